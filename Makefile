@@ -11,7 +11,12 @@ PY_STAMP := $(VENV)/.installed
 NPM_STAMP := node_modules/.installed
 PYTEST_ARGS ?=
 
-.PHONY: help setup test pytest lint lock bench clean
+# The CDK CLI offline and quiet (no version check, telemetry or notices; jsii's Node warning).
+export CDK_DISABLE_VERSION_CHECK := 1
+export CDK_DISABLE_CLI_TELEMETRY := 1
+export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
+
+.PHONY: help setup test pytest lint lock bench synth clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -38,6 +43,9 @@ test: lint pytest  ## the whole suite: lint, then every test (what CI runs)
 
 bench: $(PY_STAMP)  ## run every benchmark in bench/ and print its figures
 	@set -e; for b in bench/bench_*.py; do echo "== $$b"; $(PY) $$b; done
+
+synth: $(PY_STAMP) $(NPM_STAMP)  ## synthesize the CDK app into cdk.out (ARGS="-c crypto-live:env=prod")
+	npx --no-install cdk synth --no-notices -q $(ARGS)
 
 lock: $(PY_STAMP)  ## re-pin constraints.txt from what requirements*.txt resolve to today
 	rm -rf .lock-venv && $(PYTHON) -m venv .lock-venv

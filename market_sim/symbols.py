@@ -12,6 +12,8 @@ import math
 from decimal import Decimal
 from typing import NamedTuple
 
+from miniticker import POPULAR_SYMBOLS
+
 #: Integer units per 1 of a price or quantity: values are carried as ints of 1e-8, the scale
 #: Binance quotes with, so that every string the generator prints is exact.
 UNITS = 100_000_000
@@ -59,11 +61,7 @@ CATALOGUE: dict[str, SymbolSpec] = {
     )
 }
 
-#: About ten of the most traded pairs: the default for demos and the default stream list.
-POPULAR = (
-    "BTCUSDT", "ETHUSDT", "BNBUSDT", "SOLUSDT", "XRPUSDT",
-    "DOGEUSDT", "ADAUSDT", "TRXUSDT", "LINKUSDT", "AVAXUSDT",
-)
+POPULAR = POPULAR_SYMBOLS
 
 
 def spec_for(symbol: str) -> SymbolSpec:

@@ -23,7 +23,13 @@ from .record import (
     FieldSpec,
     MiniTicker,
 )
-from .streams import ALL_MARKET_STREAM, MINI_TICKER_SUFFIX, check_stream_name, stream_name_for
+from .streams import (
+    ALL_MARKET_STREAM,
+    MINI_TICKER_SUFFIX,
+    POPULAR_SYMBOLS,
+    check_stream_name,
+    stream_name_for,
+)
 from .timestamps import iso_from_millis
 
 __all__ = [
@@ -39,6 +45,7 @@ __all__ = [
     "FIELD_NAMES",
     "MAX_EPOCH_MILLIS",
     "MINI_TICKER_SUFFIX",
+    "POPULAR_SYMBOLS",
     "SYMBOL_MAX_LENGTH",
     "FieldKind",
     "FieldSpec",

@@ -8,6 +8,13 @@ records that arrived in the all-market array, so a DynamoDB query by stream find
 MINI_TICKER_SUFFIX = "@miniTicker"
 ALL_MARKET_STREAM = "!miniTicker@arr"
 
+#: About ten of the most traded USDT pairs: the default stream list of a deployment and of the
+#: local mode, and the default symbols of generated data.
+POPULAR_SYMBOLS = (
+    "BTCUSDT", "ETHUSDT", "BNBUSDT", "SOLUSDT", "XRPUSDT",
+    "DOGEUSDT", "ADAUSDT", "TRXUSDT", "LINKUSDT", "AVAXUSDT",
+)
+
 
 def stream_name_for(symbol: str) -> str:
     """``BTCUSDT`` -> ``btcusdt@miniTicker``."""

@@ -35,7 +35,12 @@ RECEIVED_AT = 1665778598231
 
 def payload(**changes: Any) -> dict[str, Any]:
     """BTC with some keys replaced; a value of ``...`` removes the key."""
-    result = dict(BTC)
+    return changed(BTC, **changes)
+
+
+def changed(base: dict[str, Any], **changes: Any) -> dict[str, Any]:
+    """A copy of ``base`` with some keys replaced; a value of ``...`` removes the key."""
+    result = dict(base)
     for key, value in changes.items():
         if value is ...:
             del result[key]

@@ -15,19 +15,14 @@ from miniticker import (
     parse_json_line,
     to_json_line,
 )
-from tests.payloads import BTC, RECEIVED_AT
+from tests.payloads import BTC, RECEIVED_AT, changed
 
 RECORD = normalize(BTC, received_at=RECEIVED_AT)
 
 
 def stored(**changes: Any) -> dict[str, Any]:
-    data = RECORD._asdict()
-    for key, value in changes.items():
-        if value is ...:
-            del data[key]
-        else:
-            data[key] = value
-    return data
+    """The stored form of RECORD with some fields replaced (``...`` removes one)."""
+    return changed(RECORD._asdict(), **changes)
 
 
 def test_a_json_line_is_compact_ordered_and_newline_terminated():

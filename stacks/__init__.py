@@ -1,0 +1,1 @@
+"""The crypto-live CDK app: settings, constructs one per concern, and the stack that wires them."""

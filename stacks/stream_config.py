@@ -1,0 +1,42 @@
+"""The Secrets Manager secret naming the Binance streams the ingester reads (DESIGN §2.5)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+
+from aws_cdk import RemovalPolicy, SecretValue
+from aws_cdk import aws_secretsmanager as secretsmanager
+from constructs import Construct
+
+
+class StreamConfig(Construct):
+    """Holds ``{"streams": [...]}``; operators edit it, the ingester reads it at start.
+
+    CloudFormation updates the secret only when the template's value changes, so an operator's
+    edit survives later deploys until someone changes the configured stream list in code. The
+    secret is retained on stack deletion by default: it holds an operator's configuration.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        secret_name: str,
+        streams: Sequence[str],
+        removal_policy: RemovalPolicy = RemovalPolicy.RETAIN,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self.secret = secretsmanager.Secret(
+            self,
+            "Secret",
+            secret_name=secret_name,
+            description="crypto-live: Binance mini-ticker streams the ingester subscribes to",
+            # A stream list is configuration, not a credential: plain text in the template is
+            # deliberate, and lets reviewers see the default in `cdk diff`.
+            secret_string_value=SecretValue.unsafe_plain_text(
+                json.dumps({"streams": list(streams)})
+            ),
+            removal_policy=removal_policy,
+        )
