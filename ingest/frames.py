@@ -1,0 +1,90 @@
+"""What one websocket text frame means: mini-tickers, a shutdown notice, or something set aside.
+
+Parsing is kept apart from connection management (which only moves frames) and from delivery
+(which only moves records); it never raises on bad input, it classifies it.
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+from collections import deque
+from dataclasses import dataclass, field
+from threading import Lock
+from typing import Any
+
+from miniticker import InvalidMiniTicker, MiniTicker, normalize_message
+
+SHUTDOWN_EVENT = "serverShutdown"
+
+
+class FrameKind(enum.Enum):
+    DATA = "data"  # mini-tickers (some may still be rejected one by one)
+    SHUTDOWN = "shutdown"  # Binance will close this connection soon: rotate now
+    ACK = "ack"  # a response to a request ({"result": ..., "id": ...}); we send none
+    INVALID_JSON = "invalid_json"
+    REJECTED = "rejected"  # JSON, but no mini-ticker in it passed the contract
+
+
+@dataclass
+class Frame:
+    kind: FrameKind
+    records: list[MiniTicker] = field(default_factory=list)
+    rejected: list[InvalidMiniTicker] = field(default_factory=list)
+
+
+def parse_frame(text: str | bytes, received_at: int) -> Frame:
+    """Classify and normalise one frame read at ``received_at`` (epoch ms)."""
+    try:
+        message = json.loads(text)
+    except (ValueError, UnicodeDecodeError) as error:
+        return Frame(FrameKind.INVALID_JSON,
+                     rejected=[InvalidMiniTicker(None, f"not valid JSON: {error}", text)])
+    if isinstance(message, dict):
+        if _is_shutdown(message):
+            return Frame(FrameKind.SHUTDOWN)
+        if "id" in message and ("result" in message or "error" in message):
+            return Frame(FrameKind.ACK, rejected=[
+                InvalidMiniTicker(None, "a request response, not market data", text)])
+    records, rejected = normalize_message(message, received_at=received_at)
+    if not records and rejected:
+        return Frame(FrameKind.REJECTED, rejected=rejected)
+    return Frame(FrameKind.DATA, records=records, rejected=rejected)
+
+
+def _is_shutdown(message: dict[str, Any]) -> bool:
+    data = message.get("data") if "stream" in message else message
+    return isinstance(data, dict) and data.get("e") == SHUTDOWN_EVENT
+
+
+class DuplicateFilter:
+    """Drops records already seen, by ``(symbol, event_time)``.
+
+    Duplicates come from two connections that overlap while one replaces the other, and from a
+    symbol that is subscribed both alone and through ``!miniTicker@arr``. Both repeat recent
+    events only, so the filter remembers the last ``per_symbol`` event times of each symbol:
+    bounded memory whatever the run's length. Safe to call from every reader thread.
+    """
+
+    def __init__(self, per_symbol: int = 64) -> None:
+        self.per_symbol = per_symbol
+        self._recent: dict[str, tuple[set[int], deque[int]]] = {}
+        self._lock = Lock()
+
+    def fresh(self, records: list[MiniTicker]) -> list[MiniTicker]:
+        """The records not seen before, in their order; remembers them."""
+        kept = []
+        with self._lock:
+            for record in records:
+                entry = self._recent.get(record.symbol)
+                if entry is None:
+                    entry = self._recent[record.symbol] = (set(), deque())
+                seen, order = entry
+                if record.event_time in seen:
+                    continue
+                seen.add(record.event_time)
+                order.append(record.event_time)
+                if len(order) > self.per_symbol:
+                    seen.discard(order.popleft())
+                kept.append(record)
+        return kept
