@@ -61,6 +61,9 @@ SETTINGS = {
                 "reconnect when a connection delivers no data frame for this long"),
         Setting("ROTATE_AFTER_SECONDS", "82800",
                 "replace each connection after this long (Binance closes them at 24 h)"),
+        Setting("FLUSH_TIMEOUT_SECONDS", "25",
+                "on SIGTERM, time to put what is buffered (keep it below the ECS stop timeout)"),
+        Setting("METRICS_INTERVAL_SECONDS", "60", "how often metrics are published as EMF"),
     )
 }
 
@@ -75,6 +78,8 @@ class IngestConfig:
     log_level: str
     data_timeout: float
     rotate_after: float
+    flush_timeout: float
+    metrics_interval: float
 
 
 SecretReader = Callable[[str], str]
@@ -125,6 +130,8 @@ def load(
         log_level=log_level,
         data_timeout=_seconds("DATA_TIMEOUT_SECONDS", get("DATA_TIMEOUT_SECONDS")),
         rotate_after=_seconds("ROTATE_AFTER_SECONDS", get("ROTATE_AFTER_SECONDS")),
+        flush_timeout=_seconds("FLUSH_TIMEOUT_SECONDS", get("FLUSH_TIMEOUT_SECONDS")),
+        metrics_interval=_seconds("METRICS_INTERVAL_SECONDS", get("METRICS_INTERVAL_SECONDS")),
     )
 
 

@@ -15,7 +15,7 @@ def create_stream(client: Any, shards: int = 1) -> str:
 
 def read_all(client: Any, stream: str) -> list[tuple[str, bytes]]:
     """Every record of every shard as (partition key, data), each shard in sequence order."""
-    records = []
+    records: list[tuple[str, bytes]] = []
     for shard in client.list_shards(StreamName=stream)["Shards"]:
         iterator = client.get_shard_iterator(
             StreamName=stream, ShardId=shard["ShardId"], ShardIteratorType="TRIM_HORIZON"

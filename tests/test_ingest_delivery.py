@@ -52,7 +52,8 @@ class FaultyClient:
         if self.down:
             raise ConnectionError("Kinesis is unreachable")
         if self.failing_calls <= 0 or not self.fail_every:
-            return self.client.put_records(**request)
+            response: dict[str, Any] = self.client.put_records(**request)
+            return response
         self.failing_calls -= 1
         records = request["Records"]
         failing = set(range(0, len(records), self.fail_every))
@@ -143,7 +144,11 @@ def test_submit_never_waits_for_kinesis(kinesis: Any, tmp_path: Path):
     delivery, client, counts, stream = deliver(kinesis, tmp_path, memory_records=1000)
     client.blocked.clear()  # the next PutRecords hangs until released
     records = generated(5000)
-    submitter = threading.Thread(target=lambda: [delivery.submit([r]) for r in records])
+    def submit_one_by_one() -> None:
+        for record in records:
+            delivery.submit([record])
+
+    submitter = threading.Thread(target=submit_one_by_one)
     submitter.start()
     submitter.join(20)
     assert not submitter.is_alive(), "submit blocked behind a hung PutRecords"

@@ -1,0 +1,151 @@
+"""Metrics and sampled logs of the ingester.
+
+Counters are aggregated here under one lock (readers, feeds and the sender all report) and
+published once per interval as one CloudWatch EMF document through Powertools Metrics, printed
+to stdout, where CloudWatch extracts it from the ECS log stream. Lag is published as a sample of
+up to 100 values an interval, so CloudWatch can chart its percentiles.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+from collections import defaultdict
+from typing import Any
+
+from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.metrics import MetricUnit
+
+from .frames import FrameKind
+
+NAMESPACE = "CryptoLive"
+SERVICE = "ingest"
+LAG_SAMPLE = 100  # EMF takes at most 100 values of one metric in one document
+
+
+class MetricName:
+    """Every metric the ingester publishes (namespace CryptoLive, dimension service=ingest)."""
+
+    EVENTS_RECEIVED = "EventsReceived"  # valid mini-tickers read, before duplicates are dropped
+    DUPLICATES_DROPPED = "DuplicatesDropped"  # seen already (rotation overlap)
+    EVENTS_PUT = "EventsPut"  # acknowledged by Kinesis
+    PUT_FAILURES = "PutFailures"  # records Kinesis refused; each is retried
+    EVENTS_SPILLED = "EventsSpilled"  # written to the disk spool
+    MALFORMED_FRAMES = "MalformedFrames"  # invalid JSON, acks, payloads the contract rejects
+    RECONNECTS = "Reconnects"
+    GAP_SECONDS = "GapSeconds"  # summed length of the gaps closed in the interval
+    ROTATIONS = "Rotations"
+    CONNECTION_FAILURES = "ConnectionFailures"
+    LAG = "LagMilliseconds"  # received_at - event_time
+    BACKLOG = "Backlog"  # records accepted and not yet put
+
+
+_UNITS = {MetricName.GAP_SECONDS: MetricUnit.Seconds, MetricName.LAG: MetricUnit.Milliseconds}
+
+
+class IngestMetrics:
+    """Thread-safe counters, published by `flush`; also the feeds' and sender's observer."""
+
+    def __init__(self, logger: Logger, metrics: Metrics | None = None) -> None:
+        self._logger = logger
+        self._metrics = metrics or Metrics(namespace=NAMESPACE, service=SERVICE)
+        self._lock = threading.Lock()
+        self._counts: defaultdict[str, float] = defaultdict(float)
+        self._totals: defaultdict[str, float] = defaultdict(float)  # since start
+        self._lags: list[int] = []
+        self._lags_seen = 0
+        self._rng = random.Random()
+        self._sampled_logs: dict[str, tuple[float, int]] = {}
+
+    def _add(self, name: str, value: float) -> None:
+        with self._lock:
+            self._counts[name] += value
+            self._totals[name] += value
+
+    @property
+    def totals(self) -> dict[str, float]:
+        with self._lock:
+            return dict(self._totals)
+
+    # --- what the readers report --------------------------------------------------------------
+
+    def received(self, count: int, duplicates: int, lags: list[int]) -> None:
+        self._add(MetricName.EVENTS_RECEIVED, count)
+        if duplicates:
+            self._add(MetricName.DUPLICATES_DROPPED, duplicates)
+        with self._lock:  # reservoir sampling: every lag has the same chance to be published
+            for lag in lags:
+                self._lags_seen += 1
+                if len(self._lags) < LAG_SAMPLE:
+                    self._lags.append(lag)
+                else:
+                    slot = self._rng.randrange(self._lags_seen)
+                    if slot < LAG_SAMPLE:
+                        self._lags[slot] = lag
+
+    def malformed(self, kind: FrameKind, count: int, sample: str) -> None:
+        """Count frames set aside; log the first of each kind, then one a minute with a count."""
+        self._add(MetricName.MALFORMED_FRAMES, count)
+        now = time.monotonic()
+        with self._lock:
+            last, suppressed = self._sampled_logs.get(kind.value, (-1e9, 0))
+            if now - last < 60.0:
+                self._sampled_logs[kind.value] = (last, suppressed + count)
+                return
+            self._sampled_logs[kind.value] = (now, 0)
+        self._logger.warning("frame set aside", extra={
+            "kind": kind.value, "sample": sample, "similar_since_last_log": suppressed})
+
+    # --- FeedObserver -------------------------------------------------------------------------
+
+    def connection_failed(self, feed: str, reason: str, status: int | None) -> None:
+        self._add(MetricName.CONNECTION_FAILURES, 1)
+
+    def reconnected(self, feed: str, gap_seconds: float) -> None:
+        self._add(MetricName.RECONNECTS, 1)
+        self._add(MetricName.GAP_SECONDS, gap_seconds)
+        self._logger.warning("gap in the feed", extra={"feed": feed, "gap_seconds": gap_seconds})
+
+    def rotated(self, feed: str, reason: str) -> None:
+        self._add(MetricName.ROTATIONS, 1)
+        self._logger.info("connection rotated", extra={"feed": feed, "reason": reason})
+
+    # --- DeliveryObserver ---------------------------------------------------------------------
+
+    def put(self, count: int) -> None:
+        self._add(MetricName.EVENTS_PUT, count)
+
+    def put_failed(self, count: int, reason: str) -> None:
+        self._add(MetricName.PUT_FAILURES, count)
+
+    def spilled(self, count: int) -> None:
+        self._add(MetricName.EVENTS_SPILLED, count)
+
+    # --- publishing ---------------------------------------------------------------------------
+
+    def flush(self, backlog: int) -> None:
+        """Publish the interval's counters (zeros included, so alarms see them) as EMF."""
+        with self._lock:
+            counts, self._counts = self._counts, defaultdict(float)
+            lags, self._lags, self._lags_seen = self._lags, [], 0
+        for name in _published_counters():
+            self._metrics.add_metric(name=name, unit=_UNITS.get(name, MetricUnit.Count),
+                                     value=counts.get(name, 0))
+        self._metrics.add_metric(name=MetricName.BACKLOG, unit=MetricUnit.Count, value=backlog)
+        for lag in lags:
+            self._metrics.add_metric(name=MetricName.LAG, unit=MetricUnit.Milliseconds,
+                                     value=lag)
+        self._metrics.flush_metrics()
+
+
+def _published_counters() -> list[str]:
+    return [value for name, value in vars(MetricName).items()
+            if name.isupper() and value not in (MetricName.LAG, MetricName.BACKLOG)]
+
+
+def heartbeat_document(totals: dict[str, float], connected: int, feeds: int,
+                       backlog: int) -> dict[str, Any]:
+    """What the heartbeat file holds besides its modification time."""
+    return {"time": int(time.time()), "connected_feeds": connected, "feeds": feeds,
+            "backlog": backlog, "totals": totals}

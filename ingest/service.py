@@ -1,0 +1,118 @@
+"""The ingest service: feeds -> frames -> delivery, with metrics, a heartbeat and a clean stop."""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+from typing import Any
+
+import boto3
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
+
+from .backoff import AttemptBudget
+from .config import ConfigError, IngestConfig
+from .connection import Feed, split_streams, stream_url
+from .delivery import Delivery
+from .frames import DuplicateFilter, FrameKind, parse_frame
+from .kinesis_sink import CLIENT_CONFIG, KinesisSink
+from .observability import SERVICE, IngestMetrics, heartbeat_document
+from .spool import Spool
+
+HEARTBEAT_SECONDS = 5.0
+
+
+class IngestService:
+    def __init__(self, config: IngestConfig, *, kinesis_client: Any | None = None) -> None:
+        self.config = config
+        self.logger = Logger(service=SERVICE, level=config.log_level)
+        # The connection, delivery and spool modules log through the standard library: give
+        # them the same JSON output.
+        copy_config_to_registered_loggers(source_logger=self.logger, include={"ingest"})
+        self.metrics = IngestMetrics(self.logger)
+        self._kinesis = kinesis_client or boto3.client("kinesis", config=CLIENT_CONFIG)
+        self._duplicates = DuplicateFilter()
+        self._stop = threading.Event()
+        self._delivery: Delivery | None = None
+
+    def request_stop(self) -> None:
+        """Ask `run` to stop (safe from a signal handler)."""
+        self._stop.set()
+
+    def run(self) -> int:
+        config = self.config
+        self._check_stream()
+        spool = Spool(config.spool_dir)
+        if len(spool):
+            self.logger.warning("replaying the spool of a previous run",
+                                extra={"records": len(spool), "spool_dir": str(spool.directory)})
+        delivery = self._delivery = Delivery(
+            KinesisSink(config.kinesis_stream_name, self._kinesis), spool, self.metrics
+        ).start()
+        budget = AttemptBudget()
+        groups = split_streams(config.ws_url, config.streams)
+        feeds = [
+            Feed(f"{index}", stream_url(config.ws_url, group), on_frame=self._on_frame,
+                 observer=self.metrics, budget=budget, data_timeout=config.data_timeout,
+                 rotate_after=config.rotate_after).start()
+            for index, group in enumerate(groups, 1)
+        ]
+        self.logger.info("ingest started", extra={
+            "streams": len(config.streams), "connections": len(feeds),
+            "kinesis_stream": config.kinesis_stream_name, "ws_url": config.ws_url})
+
+        next_metrics = time.monotonic() + config.metrics_interval
+        while not self._stop.wait(min(HEARTBEAT_SECONDS, config.metrics_interval)):
+            self._heartbeat(feeds, delivery)
+            if time.monotonic() >= next_metrics:
+                self.metrics.flush(delivery.backlog)
+                next_metrics += config.metrics_interval
+
+        self.logger.info("stopping: closing connections, then flushing")
+        for feed in feeds:
+            feed.stop()
+        left = delivery.stop(config.flush_timeout)
+        self.metrics.flush(left)
+        if left:
+            self.logger.error("Kinesis did not take everything before the stop deadline: "
+                              "records left in the spool, replayed by the next run",
+                              extra={"records": left, "spool_dir": str(config.spool_dir)})
+        self.logger.info("ingest stopped", extra={"totals": self.metrics.totals,
+                                                  "left_in_spool": left})
+        return 0
+
+    def _check_stream(self) -> None:
+        # A wrong stream name would otherwise fill the spool for ever. ListShards is in the
+        # producer's grant (CDK grant_write); an unreachable endpoint is an outage, not a
+        # configuration error, and delivery rides it out.
+        try:
+            self._kinesis.list_shards(StreamName=self.config.kinesis_stream_name, MaxResults=1)
+        except self._kinesis.exceptions.ResourceNotFoundException:
+            raise ConfigError(f"KINESIS_STREAM_NAME={self.config.kinesis_stream_name!r}: "
+                              "no such Kinesis stream") from None
+        except Exception as error:
+            self.logger.warning("cannot reach Kinesis at start; buffering until it answers",
+                                extra={"error": repr(error)})
+
+    def _on_frame(self, data: bytes, received_at: int) -> FrameKind:
+        frame = parse_frame(data, received_at)
+        if frame.rejected:
+            self.metrics.malformed(frame.kind, len(frame.rejected), frame.rejected[0].excerpt())
+        if frame.records:
+            fresh = self._duplicates.fresh(frame.records)
+            self.metrics.received(len(frame.records), len(frame.records) - len(fresh),
+                                  [received_at - r.event_time for r in fresh])
+            assert self._delivery is not None
+            self._delivery.submit(fresh)
+        return frame.kind
+
+    def _heartbeat(self, feeds: list[Feed], delivery: Delivery) -> None:
+        path = self.config.health_file
+        document = heartbeat_document(self.metrics.totals, sum(f.connected for f in feeds),
+                                      len(feeds), delivery.backlog)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        temporary = path.with_name(path.name + ".tmp")
+        temporary.write_text(json.dumps(document))
+        os.replace(temporary, path)  # atomic: the health check never reads half a file
