@@ -37,7 +37,7 @@ class MetricName:
     GAP_SECONDS = "GapSeconds"  # summed length of the gaps closed in the interval
     ROTATIONS = "Rotations"
     CONNECTION_FAILURES = "ConnectionFailures"
-    LAG = "LagMilliseconds"  # received_at - event_time
+    LAG = "LagMilliseconds"  # received_at - event_time of each frame's first record
     BACKLOG = "Backlog"  # records accepted and not yet put
 
 

@@ -16,9 +16,9 @@ from .backoff import AttemptBudget
 from .config import ConfigError, IngestConfig
 from .connection import Feed, split_streams, stream_url
 from .delivery import Delivery
-from .frames import DuplicateFilter, FrameKind, parse_frame
 from .kinesis_sink import CLIENT_CONFIG, KinesisSink
 from .observability import SERVICE, IngestMetrics, heartbeat_document
+from .pipeline import FramePipeline
 from .spool import Spool
 
 HEARTBEAT_SECONDS = 5.0
@@ -33,9 +33,7 @@ class IngestService:
         copy_config_to_registered_loggers(source_logger=self.logger, include={"ingest"})
         self.metrics = IngestMetrics(self.logger)
         self._kinesis = kinesis_client or boto3.client("kinesis", config=CLIENT_CONFIG)
-        self._duplicates = DuplicateFilter()
         self._stop = threading.Event()
-        self._delivery: Delivery | None = None
 
     def request_stop(self) -> None:
         """Ask `run` to stop (safe from a signal handler)."""
@@ -48,13 +46,14 @@ class IngestService:
         if len(spool):
             self.logger.warning("replaying the spool of a previous run",
                                 extra={"records": len(spool), "spool_dir": str(spool.directory)})
-        delivery = self._delivery = Delivery(
+        delivery = Delivery(
             KinesisSink(config.kinesis_stream_name, self._kinesis), spool, self.metrics
         ).start()
+        pipeline = FramePipeline(delivery, self.metrics)
         budget = AttemptBudget()
         groups = split_streams(config.ws_url, config.streams)
         feeds = [
-            Feed(f"{index}", stream_url(config.ws_url, group), on_frame=self._on_frame,
+            Feed(f"{index}", stream_url(config.ws_url, group), on_frame=pipeline,
                  observer=self.metrics, budget=budget, data_timeout=config.data_timeout,
                  rotate_after=config.rotate_after).start()
             for index, group in enumerate(groups, 1)
@@ -95,18 +94,6 @@ class IngestService:
         except Exception as error:
             self.logger.warning("cannot reach Kinesis at start; buffering until it answers",
                                 extra={"error": repr(error)})
-
-    def _on_frame(self, data: bytes, received_at: int) -> FrameKind:
-        frame = parse_frame(data, received_at)
-        if frame.rejected:
-            self.metrics.malformed(frame.kind, len(frame.rejected), frame.rejected[0].excerpt())
-        if frame.records:
-            fresh = self._duplicates.fresh(frame.records)
-            self.metrics.received(len(frame.records), len(frame.records) - len(fresh),
-                                  [received_at - r.event_time for r in fresh])
-            assert self._delivery is not None
-            self._delivery.submit(fresh)
-        return frame.kind
 
     def _heartbeat(self, feeds: list[Feed], delivery: Delivery) -> None:
         path = self.config.health_file

@@ -7,8 +7,10 @@ from typing import Any
 
 import pytest
 
+from market_sim import MarketDataGenerator
 from miniticker import (
     FIELD_NAMES,
+    POPULAR_SYMBOLS,
     InvalidMiniTicker,
     from_mapping,
     normalize,
@@ -110,3 +112,23 @@ def test_bad_lines_keep_the_line(line: bytes, field: str | None, words: str):
     assert caught.value.field == field
     assert words in caught.value.reason
     assert caught.value.payload is line
+
+
+def test_the_fast_line_is_exactly_the_json_encoders():
+    encoder = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+    records = [normalize(p, received_at=p["E"] + 1)
+               for p in MarketDataGenerator([*POPULAR_SYMBOLS, "币安人生USDT"], seed=4)
+               .payloads(2000)]
+    for record in records:
+        assert to_json_line(record) == (encoder.encode(record._asdict()) + "\n").encode()
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [{"symbol": 'BTC"USDT'}, {"symbol": "BTC\\USDT"}, {"close_price": "1\n"},
+     {"event_time": 1.5}, {"received_at": True}, {"close_price": None}],
+)
+def test_records_built_by_hand_still_give_valid_json(changes: dict[str, Any]):
+    # Unvalidated records skip the template: the line is still JSON of exactly their values.
+    record = RECORD._replace(**changes)
+    assert json.loads(to_json_line(record)) == record._asdict()
