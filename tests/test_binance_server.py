@@ -22,6 +22,7 @@ from market_sim.server import (
     Subscription,
 )
 from miniticker import normalize_message
+from tests.waiting import wait_for
 
 TICK = 0.02
 
@@ -40,12 +41,6 @@ def connect(server: BinanceServer, path: str, **options: Any) -> websocket.WebSo
 def receive(ws: websocket.WebSocket, count: int) -> list[Any]:
     return [json.loads(ws.recv()) for _ in range(count)]
 
-
-def wait_for(condition: Any, timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "condition not met in time"
-        time.sleep(0.01)
 
 
 def drain_until_closed(ws: websocket.WebSocket) -> list[str]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,6 +21,7 @@ from ingest.frames import DuplicateFilter, FrameKind, parse_frame
 from market_sim import MarketDataGenerator
 from market_sim.server import BinanceServer
 from miniticker import InvalidMiniTicker, MiniTicker, binance_key
+from tests.waiting import wait_for
 
 TICK = 0.02
 STREAMS = ["btcusdt@miniTicker", "ethusdt@miniTicker"]
@@ -79,12 +80,6 @@ def run_feed(server: BinanceServer, **options: Any) -> tuple[Feed, Collector, Ob
                 observer=observer, **settings).start()
     return feed, collector, observer
 
-
-def wait_for(condition: Callable[[], bool], timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "condition not met in time"
-        time.sleep(0.02)
 
 
 def settle(feed: Feed, server: BinanceServer, collector: Collector) -> None:

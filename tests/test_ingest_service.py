@@ -9,7 +9,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +22,7 @@ from market_sim.server import BinanceServer
 from miniticker import binance_key, parse_json_line
 from tests.conftest import FAKE_CREDENTIALS
 from tests.kinesis import create_stream, read_all
+from tests.waiting import wait_for
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -49,12 +50,6 @@ class Ingester:
         (entry,) = [e for e in self.logs() if e.get("message") == message]
         return entry
 
-
-def wait_for(condition: Callable[[], bool], timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "condition not met in time"
-        time.sleep(0.05)
 
 
 def free_port() -> int:
