@@ -257,9 +257,13 @@ class Feed:
         self._thread.start()
         return self
 
+    def request_stop(self) -> None:
+        """Stop reading soon: the supervisor closes every connection and ends."""
+        self._stopping.set()
+
     def stop(self, timeout: float = 5.0) -> None:
         """Stop reading: close every connection and wait for the readers to end."""
-        self._stopping.set()
+        self.request_stop()
         self._thread.join(timeout)
 
     @property

@@ -70,6 +70,8 @@ class IngestService:
                 next_metrics += config.metrics_interval
 
         self.logger.info("stopping: closing connections, then flushing")
+        for feed in feeds:  # all at once: the stop deadline is shared
+            feed.request_stop()
         for feed in feeds:
             feed.stop()
         left = delivery.stop(config.flush_timeout)
