@@ -317,12 +317,12 @@ class Feed:
             self._observer.rotated(self.name, self._rotate_reason or "rotation")
             logger.info("feed %s: connection %s replaced by %s (%s)", self.name, old.id,
                         connection.id, self._rotate_reason)
-            self._rotate_reason = None
         elif self._gap_since is not None:
             gap = max(0.0, (connection.first_data_at or time.time()) - self._gap_since)
             self._observer.reconnected(self.name, gap)
             logger.warning("feed %s: data again after a gap of %.3f s", self.name, gap)
         self._gap_since = None
+        self._rotate_reason = None  # whatever was due is done: a fresh connection serves now
 
     def _closed(self, event: _Event) -> None:
         connection = event.connection
