@@ -31,9 +31,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import boto3
 from aws_lambda_powertools import Logger, Metrics
+from botocore.config import Config
 
 from ingest.delivery import Delivery
-from ingest.kinesis_sink import CLIENT_CONFIG, KinesisSink
+from ingest.kinesis_sink import CLIENT_CONFIG, KinesisSink, batches
 from ingest.observability import IngestMetrics
 from ingest.pipeline import FramePipeline
 from ingest.spool import Spool
@@ -82,10 +83,10 @@ def frames_of(shape: Shape, events: int) -> tuple[list[bytes], int]:
     return frames, (ticks * len(POPULAR) if count == ticks else events)
 
 
-def kinesis_client(endpoint: str) -> Any:
+def kinesis_client(endpoint: str, config: Config = CLIENT_CONFIG) -> Any:
     return boto3.client("kinesis", endpoint_url=endpoint, region_name="us-east-1",
                         aws_access_key_id="bench", aws_secret_access_key="bench",
-                        config=CLIENT_CONFIG)
+                        config=config)
 
 
 def quiet_metrics() -> IngestMetrics:
@@ -119,6 +120,22 @@ def service_path(frames: list[bytes], endpoint: str, spool_dir: Path) -> tuple[f
     return cpu, wall
 
 
+def put_cost(frames: list[bytes], endpoint: str) -> None:
+    """CPU per record of KinesisSink.put alone, with botocore's parameter validation off (the
+    service's setting) and on: the largest single cost of the service path."""
+    entries = [(r.symbol, to_json_line(r)) for frame in frames
+               for r in normalize_message(json.loads(frame), received_at=0).records]
+    for label, validation in (("off (service)", False), ("on", True)):
+        config = CLIENT_CONFIG.merge(Config(parameter_validation=validation))
+        sink = KinesisSink("bench", kinesis_client(endpoint, config))
+        sink.put(entries[:500])  # connection and client set-up outside the measurement
+        start = time.process_time()
+        for batch in batches(entries):
+            sink.put(batch)
+        cost = (time.process_time() - start) / len(entries) * 1e6
+        print(f"PutRecords via boto3, parameter validation {label:<14}{cost:>6.1f} us/record")
+
+
 def throughput(events: int) -> None:
     endpoint_process = subprocess.Popen([sys.executable, "-c", ACCEPT_ALL],
                                         stdout=subprocess.PIPE, text=True)
@@ -136,6 +153,7 @@ def throughput(events: int) -> None:
             print(f"{shape.value:<22}{count:>9,}{bare:>12,.0f}{service:>14,.0f}"
                   f"{service / bare:>7.2f}{count / wall:>11,.0f}")
         print("targets: ratio >= 0.70, service >= 50,000 events/s per core")
+        put_cost(frames_of(Shape.COMBINED, 50_000)[0], endpoint)
     finally:
         endpoint_process.terminate()
 

@@ -32,13 +32,13 @@ from typing import Protocol
 
 import websocket
 
+from miniticker import MAX_STREAMS_PER_CONNECTION
+
 from .backoff import AttemptBudget, ReconnectPolicy
 from .frames import FrameKind
 
 logger = logging.getLogger(__name__)
 
-#: Binance's limit of streams on one connection.
-MAX_STREAMS_PER_CONNECTION = 1024
 #: Longest URL a connection asks for: common front ends refuse request lines over 8 KiB (414),
 #: so long stream lists are split over connections well before that.
 MAX_URL_LENGTH = 4000

@@ -21,7 +21,7 @@ from typing import Protocol
 
 from miniticker import MiniTicker, to_json_line
 
-from .kinesis_sink import KinesisSink, batches
+from .kinesis_sink import MAX_RECORDS_PER_REQUEST, KinesisSink, batches
 from .spool import Entry, Spool
 
 logger = logging.getLogger(__name__)
@@ -62,7 +62,6 @@ class Delivery:
         self._deadline = float("inf")
         self._rng = random.Random()
         self._thread = threading.Thread(target=self._run, name="delivery", daemon=True)
-        self.left_in_spool = 0
 
     # --- the readers' side --------------------------------------------------------------------
 
@@ -104,8 +103,7 @@ class Delivery:
             self._lock.notify()
         self._thread.join(timeout + 5.0)
         self._spool.close()
-        self.left_in_spool = len(self._spool)
-        return self.left_in_spool
+        return len(self._spool)
 
     # --- the sender ---------------------------------------------------------------------------
 
@@ -133,9 +131,9 @@ class Delivery:
             if not self._memory and not self._stopping.is_set():
                 self._lock.wait(self.linger)
             if self._memory:
-                if len(self._memory) < 500 and not self._stopping.is_set():
+                if len(self._memory) < MAX_RECORDS_PER_REQUEST and not self._stopping.is_set():
                     self._lock.wait(self.linger)  # let a batch fill up
-                take = min(len(self._memory), 500)
+                take = min(len(self._memory), MAX_RECORDS_PER_REQUEST)
                 return None, [self._memory.popleft() for _ in range(take)]
             if not self._spilling:
                 return None

@@ -17,6 +17,8 @@ from typing import Any
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 
+from miniticker import InvalidMiniTicker
+
 from .frames import FrameKind
 
 NAMESPACE = "CryptoLive"
@@ -41,6 +43,9 @@ class MetricName:
     BACKLOG = "Backlog"  # records accepted and not yet put
 
 
+#: Metrics published as one summed value an interval (lag and backlog are published apart).
+_COUNTERS = tuple(value for name, value in vars(MetricName).items()
+                  if name.isupper() and value not in (MetricName.LAG, MetricName.BACKLOG))
 _UNITS = {MetricName.GAP_SECONDS: MetricUnit.Seconds, MetricName.LAG: MetricUnit.Milliseconds}
 
 
@@ -60,8 +65,11 @@ class IngestMetrics:
 
     def _add(self, name: str, value: float) -> None:
         with self._lock:
-            self._counts[name] += value
-            self._totals[name] += value
+            self._add_locked(name, value)
+
+    def _add_locked(self, name: str, value: float) -> None:
+        self._counts[name] += value
+        self._totals[name] += value
 
     @property
     def totals(self) -> dict[str, float]:
@@ -71,10 +79,11 @@ class IngestMetrics:
     # --- what the readers report --------------------------------------------------------------
 
     def received(self, count: int, duplicates: int, lags: list[int]) -> None:
-        self._add(MetricName.EVENTS_RECEIVED, count)
-        if duplicates:
-            self._add(MetricName.DUPLICATES_DROPPED, duplicates)
-        with self._lock:  # reservoir sampling: every lag has the same chance to be published
+        with self._lock:  # once a frame: this is on every reader's path
+            self._add_locked(MetricName.EVENTS_RECEIVED, count)
+            if duplicates:
+                self._add_locked(MetricName.DUPLICATES_DROPPED, duplicates)
+            # Reservoir sampling: every lag has the same chance to be published.
             for lag in lags:
                 self._lags_seen += 1
                 if len(self._lags) < LAG_SAMPLE:
@@ -84,7 +93,7 @@ class IngestMetrics:
                     if slot < LAG_SAMPLE:
                         self._lags[slot] = lag
 
-    def malformed(self, kind: FrameKind, count: int, sample: str) -> None:
+    def malformed(self, kind: FrameKind, count: int, sample: InvalidMiniTicker) -> None:
         """Count frames set aside; log the first of each kind, then one a minute with a count."""
         self._add(MetricName.MALFORMED_FRAMES, count)
         now = time.monotonic()
@@ -94,8 +103,9 @@ class IngestMetrics:
                 self._sampled_logs[kind.value] = (last, suppressed + count)
                 return
             self._sampled_logs[kind.value] = (now, 0)
-        self._logger.warning("frame set aside", extra={
-            "kind": kind.value, "sample": sample, "similar_since_last_log": suppressed})
+        self._logger.warning("frame set aside", extra={  # the excerpt only when logged
+            "kind": kind.value, "sample": sample.excerpt(), "reason": str(sample),
+            "similar_since_last_log": suppressed})
 
     # --- FeedObserver -------------------------------------------------------------------------
 
@@ -129,7 +139,7 @@ class IngestMetrics:
         with self._lock:
             counts, self._counts = self._counts, defaultdict(float)
             lags, self._lags, self._lags_seen = self._lags, [], 0
-        for name in _published_counters():
+        for name in _COUNTERS:
             self._metrics.add_metric(name=name, unit=_UNITS.get(name, MetricUnit.Count),
                                      value=counts.get(name, 0))
         self._metrics.add_metric(name=MetricName.BACKLOG, unit=MetricUnit.Count, value=backlog)
@@ -137,11 +147,6 @@ class IngestMetrics:
             self._metrics.add_metric(name=MetricName.LAG, unit=MetricUnit.Milliseconds,
                                      value=lag)
         self._metrics.flush_metrics()
-
-
-def _published_counters() -> list[str]:
-    return [value for name, value in vars(MetricName).items()
-            if name.isupper() and value not in (MetricName.LAG, MetricName.BACKLOG)]
 
 
 def heartbeat_document(totals: dict[str, float], connected: int, feeds: int,

@@ -19,7 +19,7 @@ class FramePipeline:
     def __call__(self, data: bytes, received_at: int) -> FrameKind:
         frame = parse_frame(data, received_at)
         if frame.rejected:
-            self._metrics.malformed(frame.kind, len(frame.rejected), frame.rejected[0].excerpt())
+            self._metrics.malformed(frame.kind, len(frame.rejected), frame.rejected[0])
         if frame.records:
             fresh = self._duplicates.fresh(frame.records)
             # One lag a frame (its first record's): the records of one frame were read together.

@@ -33,10 +33,10 @@ class Spool:
         self._writing: Path | None = None
         self._file: IO[bytes] | None = None
         self._written = 0
-        self.records = sum(_count_lines(p) for p in existing)  # records not yet acknowledged
+        self._records = sum(_count_lines(p) for p in existing)  # records not yet acknowledged
 
     def __len__(self) -> int:
-        return self.records
+        return self._records
 
     def append(self, entries: list[Entry]) -> None:
         """Write entries after everything already spooled (flushed to the OS, not fsynced)."""
@@ -50,7 +50,7 @@ class Spool:
                 self._written += len(data)
             if self._file is not None:
                 self._file.flush()
-            self.records += len(entries)
+            self._records += len(entries)
 
     def _start_segment(self) -> None:
         if self._file is not None:
@@ -76,7 +76,7 @@ class Spool:
         """Every record of segment ``path`` (``count`` of them) was delivered: delete it."""
         with self._lock:
             path.unlink()
-            self.records -= count
+            self._records -= count
 
     def close(self) -> None:
         with self._lock:

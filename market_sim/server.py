@@ -40,12 +40,15 @@ from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 from websockets.protocol import State
 
-from miniticker import ALL_MARKET_STREAM, check_stream_name, stream_name_for
+from miniticker import (
+    ALL_MARKET_STREAM,
+    MAX_STREAMS_PER_CONNECTION,
+    check_stream_name,
+    stream_name_for,
+)
 
 from .generator import Payload
 
-#: Binance's limit of streams on one connection.
-MAX_STREAMS_PER_CONNECTION = 1024
 SHUTDOWN_STREAM = "!serverShutdown"
 
 

@@ -25,6 +25,7 @@ from .record import (
 )
 from .streams import (
     ALL_MARKET_STREAM,
+    MAX_STREAMS_PER_CONNECTION,
     MINI_TICKER_SUFFIX,
     POPULAR_SYMBOLS,
     check_stream_name,
@@ -44,6 +45,7 @@ __all__ = [
     "FIELDS",
     "FIELD_NAMES",
     "MAX_EPOCH_MILLIS",
+    "MAX_STREAMS_PER_CONNECTION",
     "MINI_TICKER_SUFFIX",
     "POPULAR_SYMBOLS",
     "SYMBOL_MAX_LENGTH",

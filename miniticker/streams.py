@@ -7,6 +7,8 @@ records that arrived in the all-market array, so a DynamoDB query by stream find
 
 MINI_TICKER_SUFFIX = "@miniTicker"
 ALL_MARKET_STREAM = "!miniTicker@arr"
+#: Binance's limit of streams on one connection.
+MAX_STREAMS_PER_CONNECTION = 1024
 
 #: About ten of the most traded USDT pairs: the default stream list of a deployment and of the
 #: local mode, and the default symbols of generated data.

@@ -16,12 +16,11 @@ import websocket
 
 from market_sim import MarketDataGenerator
 from market_sim.server import (
-    MAX_STREAMS_PER_CONNECTION,
     BinanceServer,
     ReplaySource,
     Subscription,
 )
-from miniticker import normalize_message
+from miniticker import MAX_STREAMS_PER_CONNECTION, normalize_message
 from tests.waiting import wait_for
 
 TICK = 0.02

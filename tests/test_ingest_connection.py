@@ -20,7 +20,8 @@ from ingest.connection import Feed, split_streams, stream_url
 from ingest.frames import DuplicateFilter, FrameKind, parse_frame
 from market_sim import MarketDataGenerator
 from market_sim.server import BinanceServer
-from miniticker import InvalidMiniTicker, MiniTicker, binance_key
+from miniticker import InvalidMiniTicker, MiniTicker
+from tests.exact import assert_exactly_what_was_sent
 from tests.waiting import wait_for
 
 TICK = 0.02
@@ -97,20 +98,6 @@ def settle(feed: Feed, server: BinanceServer, collector: Collector) -> None:
     wait_for(lambda: server.open_connections == 0)
 
 
-def assert_delivered_exactly_what_was_sent(server: BinanceServer, collector: Collector) -> None:
-    sent = {(e.symbol, e.event_time): e.payload for e in server.sent}
-    delivered = [(r.symbol, r.event_time) for r in collector.records]
-    assert len(delivered) == len(set(delivered)), "a record was delivered twice"
-    assert set(delivered) == set(sent), (
-        f"missing {len(set(sent) - set(delivered))}, extra {len(set(delivered) - set(sent))}")
-    for record in collector.records:  # byte-identical to the strings the server sent
-        payload = sent[(record.symbol, record.event_time)]
-        for name, value in record._asdict().items():
-            key = binance_key(name)
-            if key is not None:
-                assert value == payload[key]
-
-
 def test_streams_are_split_by_count_and_url_length():
     base = "wss://data-stream.binance.vision"
     many = [f"s{i}usdt@miniTicker" for i in range(3000)]
@@ -130,7 +117,7 @@ def test_a_healthy_feed_delivers_every_event_once(server: BinanceServer):
     assert feed.connections_opened == 1
     assert observer.gaps == []
     assert observer.failures == []
-    assert_delivered_exactly_what_was_sent(server, collector)
+    assert_exactly_what_was_sent(collector.records, server)
 
 
 def test_a_dropped_connection_is_replaced_and_the_gap_reported(server: BinanceServer):
@@ -143,7 +130,7 @@ def test_a_dropped_connection_is_replaced_and_the_gap_reported(server: BinanceSe
     settle(feed, server, collector)
     assert feed.connections_opened == 4
     assert all(0 <= gap < 2.0 for gap in observer.gaps)
-    assert_delivered_exactly_what_was_sent(server, collector)
+    assert_exactly_what_was_sent(collector.records, server)
 
 
 def test_a_reset_connection_loses_at_most_what_was_in_flight(server: BinanceServer):
@@ -172,7 +159,7 @@ def test_a_stalled_connection_is_detected_by_the_data_watchdog(server: BinanceSe
     wait_for(lambda: len(collector.records) >= 60)
     settle(feed, server, collector)
     assert feed.connections_opened == 2
-    assert_delivered_exactly_what_was_sent(server, collector)
+    assert_exactly_what_was_sent(collector.records, server)
 
 
 def test_server_shutdown_rotates_without_a_gap(server: BinanceServer):
@@ -188,7 +175,7 @@ def test_server_shutdown_rotates_without_a_gap(server: BinanceServer):
     overlap = ({(e.symbol, e.event_time) for e in server.sent if e.connection == 1} &
                {(e.symbol, e.event_time) for e in server.sent if e.connection == 2})
     assert overlap
-    assert_delivered_exactly_what_was_sent(server, collector)
+    assert_exactly_what_was_sent(collector.records, server)
 
 
 def test_connections_are_replaced_before_the_servers_maximum_age():
@@ -199,7 +186,7 @@ def test_connections_are_replaced_before_the_servers_maximum_age():
         settle(feed, server, collector)
     assert set(observer.rotations) == {"maximum connection age"}
     assert observer.gaps == []  # the server never had to cut a connection
-    assert_delivered_exactly_what_was_sent(server, collector)
+    assert_exactly_what_was_sent(collector.records, server)
 
 
 def test_refusals_are_waited_out(server: BinanceServer):
@@ -211,7 +198,7 @@ def test_refusals_are_waited_out(server: BinanceServer):
     settle(feed, server, collector)
     assert [status for _, status in observer.failures] == [429, 429, 429]
     assert server.handshakes_refused == 3
-    assert_delivered_exactly_what_was_sent(server, collector)
+    assert_exactly_what_was_sent(collector.records, server)
 
 
 def test_a_refusal_storm_stays_within_the_attempt_budget(server: BinanceServer):
@@ -238,7 +225,7 @@ def test_malformed_frames_are_set_aside_and_the_feed_goes_on(server: BinanceServ
     assert [kind for kind, _ in collector.set_aside] == [
         FrameKind.INVALID_JSON, FrameKind.ACK, FrameKind.REJECTED, FrameKind.REJECTED]
     assert feed.connections_opened == 1
-    assert_delivered_exactly_what_was_sent(server, collector)
+    assert_exactly_what_was_sent(collector.records, server)
 
 
 def test_frequent_pings_do_not_hide_a_stall_or_delay_a_stop():

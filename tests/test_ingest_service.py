@@ -19,8 +19,9 @@ import pytest
 from ingest.kinesis_sink import CLIENT_CONFIG
 from market_sim import MarketDataGenerator
 from market_sim.server import BinanceServer
-from miniticker import binance_key, parse_json_line
+from miniticker import parse_json_line
 from tests.conftest import FAKE_CREDENTIALS
+from tests.exact import assert_exactly_what_was_sent
 from tests.kinesis import create_stream, read_all
 from tests.waiting import wait_for
 
@@ -95,19 +96,6 @@ def stored_records(kinesis: Any, stream: str) -> list[Any]:
     return records
 
 
-def assert_exact(records: list[Any], server: BinanceServer) -> None:
-    sent = {(e.symbol, e.event_time): e.payload for e in server.sent}
-    keys = [(r.symbol, r.event_time) for r in records]
-    assert len(keys) == len(set(keys)), "a record is in the stream twice"
-    assert set(keys) == set(sent)
-    for record in records:
-        payload = sent[(record.symbol, record.event_time)]
-        for name, value in record._asdict().items():
-            key = binance_key(name)
-            if key is not None:
-                assert value == payload[key]
-
-
 def quiesce(server: BinanceServer, kinesis: Any, stream: str) -> None:
     """Stop the market and wait until the stream stops growing."""
     server.stall(600.0)
@@ -133,7 +121,7 @@ def test_every_event_reaches_kinesis_once_through_faults(
     quiesce(server, kinesis, stream)
     assert ingester.stop() == 0
 
-    assert_exact(stored_records(kinesis, stream), server)
+    assert_exactly_what_was_sent(stored_records(kinesis, stream), server)
     totals = ingester.log("ingest stopped")["totals"]
     assert totals["EventsPut"] == len({(e.symbol, e.event_time) for e in server.sent})
     assert totals["DuplicatesDropped"] > 0  # each symbol came twice: alone and in the array
@@ -190,7 +178,7 @@ def test_sigterm_while_kinesis_is_down_keeps_the_spool_for_the_next_run(
     again = Ingester(tmp_path, settings(tmp_path, server, stream, aws))
     wait_for(lambda: len(read_all(kinesis, stream)) >= left)
     assert again.stop() == 0
-    assert_exact(stored_records(kinesis, stream), server)
+    assert_exactly_what_was_sent(stored_records(kinesis, stream), server)
     assert not list((tmp_path / "spool").glob("*.spool"))
 
 
