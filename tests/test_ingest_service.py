@@ -82,7 +82,9 @@ def settings(tmp_path: Path, server: BinanceServer, stream: str, endpoint: str,
         "KINESIS_STREAM_NAME": stream,
         "SPOOL_DIR": str(tmp_path / "spool"),
         "HEALTH_FILE": str(tmp_path / "heartbeat"),
-        "DATA_TIMEOUT_SECONDS": "1",
+        # Long: these tests stall the market to settle, and the watchdog must not reconnect
+        # then (it is tested in test_ingest_connection.py).
+        "DATA_TIMEOUT_SECONDS": "60",
         "METRICS_INTERVAL_SECONDS": "1",
         "FLUSH_TIMEOUT_SECONDS": "10",
         **extra,
