@@ -8,14 +8,17 @@ A `Feed` is one subscription (a set of streams) kept alive across connections:
 - a lost connection is replaced after a `ReconnectPolicy` delay, each attempt drawn from the
   service-wide `AttemptBudget`; refusals (429/418 and ``Retry-After``) are honoured;
 - before a connection reaches ``rotate_after`` seconds, or at once when Binance announces
-  ``serverShutdown``, a new connection is opened first and the old one is closed only once the
-  new one delivers data, so the rotation leaves no gap (the overlap's duplicates are dropped
-  downstream by ``(symbol, event_time)``);
+  ``serverShutdown``, a new connection is opened first. Once it delivers data, the old one is
+  retired: it keeps reading until it has caught up with the first event time the new one
+  delivered (a lagging reader may still hold older frames in its socket, which the new
+  connection never received), then closes. The rotation leaves no gap, and the overlap's
+  duplicates are dropped downstream by ``(symbol, event_time)``;
 - every gap, from the last data frame before a loss to the first after it, is logged and
   reported with its length.
 
 Parsing and delivery are not done here: each frame goes to the ``on_frame`` callback, which
-returns the frame's `FrameKind` so the feed knows when data flows and when to rotate.
+returns the parsed `Frame`, so the feed knows when data flows, how far in event time it got,
+and when to rotate.
 """
 
 from __future__ import annotations
@@ -35,7 +38,7 @@ import websocket
 from miniticker import MAX_STREAMS_PER_CONNECTION
 
 from .backoff import AttemptBudget, ReconnectPolicy
-from .frames import FrameKind
+from .frames import Frame, FrameKind
 
 logger = logging.getLogger(__name__)
 
@@ -45,7 +48,7 @@ MAX_URL_LENGTH = 4000
 CONNECT_TIMEOUT = 10.0
 
 #: Receives each data frame's bytes (UTF-8 JSON, as sent) and its receive time in epoch ms.
-FrameCallback = Callable[[bytes, int], FrameKind]
+FrameCallback = Callable[[bytes, int], Frame]
 
 
 def stream_url(base_url: str, streams: Sequence[str]) -> str:
@@ -93,7 +96,7 @@ class _Closed(enum.Enum):
 @dataclass
 class _Event:
     connection: Connection
-    kind: str  # "data" (first data frame), "shutdown", "closed"
+    kind: str  # "data" (first data frame), "shutdown" (wakes the feed), "closed"
     how: _Closed | None = None
     reason: str = ""
     status: int | None = None
@@ -119,6 +122,10 @@ class Connection:
         self.opened_at: float | None = None  # monotonic, once the handshake succeeded
         self.first_data_at: float | None = None  # wall clock (time.time) of the first data frame
         self.last_data_at: float | None = None  # wall clock of the latest data frame
+        self.first_event_time: int | None = None  # of the first data frame (epoch ms)
+        self.newest_event_time = -1  # the latest event time read so far (epoch ms)
+        self.shutdown_announced = False  # Binance said it will close this connection
+        self._retire_after: int | None = None  # close once this event time has been read
         self._on_frame = on_frame
         self._events = events
         self._closing = threading.Event()
@@ -131,6 +138,14 @@ class Connection:
     def close(self) -> None:
         """Ask the reader to close; it does within its poll interval."""
         self._closing.set()
+
+    def retire(self, *, caught_up_with: int | None) -> None:
+        """Close once an event time ``caught_up_with`` or later has been read (at once without
+        one). A retiring connection that stalls is closed by the data watchdog as any other."""
+        if caught_up_with is None:
+            self.close()
+        else:
+            self._retire_after = caught_up_with
 
     def join(self, timeout: float) -> None:
         self._thread.join(timeout)
@@ -187,21 +202,35 @@ class Connection:
                 idle = time.monotonic() - last_data
                 if idle > self.data_timeout:
                     return _Closed.WATCHDOG, f"no data frame for {idle:.1f} s"
+                if self._retired():
+                    return _Closed.REQUESTED, "replaced, caught up"
                 continue
             if opcode == websocket.ABNF.OPCODE_CLOSE:
                 return _Closed.REMOTE, f"server closed: {_close_reason(frame.data)}"
             received_at = int(time.time() * 1000)
-            kind = self._on_frame(frame.data, received_at)
-            if kind is FrameKind.DATA:
+            parsed = self._on_frame(frame.data, received_at)
+            if parsed.kind is FrameKind.DATA:
                 last_data = time.monotonic()
                 self.last_data_at = received_at / 1000
+                newest = parsed.newest_event_time
+                if newest is not None and newest > self.newest_event_time:
+                    self.newest_event_time = newest
                 if not seen_data:
                     seen_data = True
                     self.first_data_at = self.last_data_at
+                    self.first_event_time = newest
                     self._report("data")
-            elif kind is FrameKind.SHUTDOWN:
+            elif parsed.kind is FrameKind.SHUTDOWN:
+                # Kept on the connection: the notice may come before the feed promotes it.
+                self.shutdown_announced = True
                 self._report("shutdown")
+            if self._retired():  # only after the frame in hand is delivered
+                return _Closed.REQUESTED, "replaced, caught up"
         return _Closed.REQUESTED, "closed by the feed"
+
+    def _retired(self) -> bool:
+        retire_after = self._retire_after
+        return retire_after is not None and self.newest_event_time >= retire_after
 
 
 def _retry_after(headers: dict[str, str] | None) -> float | None:
@@ -247,6 +276,7 @@ class Feed:
         self._stopping = threading.Event()
         self._current: Connection | None = None
         self._pending: Connection | None = None
+        self._retiring: list[Connection] = []  # replaced, still reading until caught up
         self._rotate_reason: str | None = None
         self._next_attempt = time.monotonic()  # backoff: no attempt before this
         self._budget_ready_at: float | None = None  # the budget's slot for the next attempt
@@ -281,12 +311,11 @@ class Feed:
             if event is not None:
                 self._handle(event)
             self._maybe_connect()
-        for connection in (self._pending, self._current):
-            if connection is not None:
-                connection.close()
-        for connection in (self._pending, self._current):
-            if connection is not None:
-                connection.join(2.0)
+        connections = [c for c in (self._pending, self._current, *self._retiring) if c]
+        for connection in connections:
+            connection.close()
+        for connection in connections:
+            connection.join(2.0)
 
     def _wait_time(self) -> float:
         now = time.monotonic()
@@ -304,16 +333,17 @@ class Feed:
         connection = event.connection
         if event.kind == "data" and connection is self._pending:
             self._promote(connection)
-        elif event.kind == "shutdown" and connection is self._current:
-            self._rotate_reason = "serverShutdown"
         elif event.kind == "closed":
+            if connection in self._retiring:
+                self._retiring.remove(connection)
             self._closed(event)
 
     def _promote(self, connection: Connection) -> None:
         old, self._current, self._pending = self._current, connection, None
         self._policy.connected(time.monotonic())
         if old is not None:
-            old.close()
+            old.retire(caught_up_with=connection.first_event_time)
+            self._retiring.append(old)
             self._observer.rotated(self.name, self._rotate_reason or "rotation")
             logger.info("feed %s: connection %s replaced by %s (%s)", self.name, old.id,
                         connection.id, self._rotate_reason)
@@ -352,7 +382,9 @@ class Feed:
         now = time.monotonic()
         current = self._current
         if current is not None:
-            if current.opened_at is not None and now - current.opened_at >= self.rotate_after:
+            if current.shutdown_announced:
+                self._rotate_reason = self._rotate_reason or "serverShutdown"
+            elif current.opened_at is not None and now - current.opened_at >= self.rotate_after:
                 self._rotate_reason = self._rotate_reason or "maximum connection age"
             if self._rotate_reason is None:
                 return

@@ -32,6 +32,11 @@ class Frame:
     records: list[MiniTicker] = field(default_factory=list)
     rejected: list[InvalidMiniTicker] = field(default_factory=list)
 
+    @property
+    def newest_event_time(self) -> int | None:
+        """The latest event time among the frame's records (None without records)."""
+        return max((r.event_time for r in self.records), default=None)
+
 
 def parse_frame(text: str | bytes, received_at: int) -> Frame:
     """Classify and normalise one frame read at ``received_at`` (epoch ms)."""

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from .delivery import Delivery
-from .frames import DuplicateFilter, FrameKind, parse_frame
+from .frames import DuplicateFilter, Frame, parse_frame
 from .observability import IngestMetrics
 
 
@@ -16,7 +16,7 @@ class FramePipeline:
         self._metrics = metrics
         self._duplicates = duplicates or DuplicateFilter()
 
-    def __call__(self, data: bytes, received_at: int) -> FrameKind:
+    def __call__(self, data: bytes, received_at: int) -> Frame:
         frame = parse_frame(data, received_at)
         if frame.rejected:
             self._metrics.malformed(frame.kind, len(frame.rejected), frame.rejected[0])
@@ -26,4 +26,4 @@ class FramePipeline:
             lags = [received_at - fresh[0].event_time] if fresh else []
             self._metrics.received(len(frame.records), len(frame.records) - len(fresh), lags)
             self._delivery.submit(fresh)
-        return frame.kind
+        return frame

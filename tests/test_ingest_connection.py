@@ -17,7 +17,7 @@ import pytest
 
 from ingest.backoff import AttemptBudget, ReconnectPolicy
 from ingest.connection import Feed, split_streams, stream_url
-from ingest.frames import DuplicateFilter, FrameKind, parse_frame
+from ingest.frames import DuplicateFilter, Frame, FrameKind, parse_frame
 from market_sim import MarketDataGenerator
 from market_sim.server import BinanceServer
 from miniticker import InvalidMiniTicker, MiniTicker
@@ -37,12 +37,12 @@ class Collector:
     duplicates: DuplicateFilter = field(default_factory=DuplicateFilter)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def __call__(self, text: bytes, received_at: int) -> FrameKind:
+    def __call__(self, text: bytes, received_at: int) -> Frame:
         frame = parse_frame(text, received_at)
         with self.lock:
             self.records.extend(self.duplicates.fresh(frame.records))
             self.set_aside.extend((frame.kind, error) for error in frame.rejected)
-        return frame.kind
+        return frame
 
 
 @dataclass
@@ -248,3 +248,54 @@ def test_frequent_pings_do_not_hide_a_stall_or_delay_a_stop():
         started = time.monotonic()
         feed.stop()
         assert time.monotonic() - started < 1.5
+
+
+class SlowCollector(Collector):
+    """A reader slower than the market: every connection falls behind its socket."""
+
+    def __call__(self, text: bytes, received_at: int) -> Frame:
+        time.sleep(0.02)  # 50 frames/s: the local market sends about 100
+        return super().__call__(text, received_at)
+
+
+def test_a_lagging_connection_is_read_to_the_end_before_it_is_replaced():
+    """The old connection still holds frames the new one never received: they are delivered.
+
+    (Closing the old connection as soon as the new one delivered lost them.)
+    """
+    generator = MarketDataGenerator(["BTCUSDT", "ETHUSDT"], seed=6)
+    # A long ping timeout: a reader this far behind answers pings late.
+    with BinanceServer(generator, tick_seconds=TICK, ping_interval=1.0,
+                       ping_timeout=30.0) as server:
+        collector, observer = SlowCollector(), Observer()
+        feed = Feed("slow", stream_url(server.url, STREAMS), on_frame=collector,
+                    observer=observer, budget=AttemptBudget(limit=300, window=300.0, burst=100),
+                    data_timeout=5.0, policy=ReconnectPolicy(base=0.05, cap=0.2)).start()
+        wait_for(lambda: len(server.sent) > len(collector.records) + 30)  # the reader is behind
+        server.announce_shutdown(close_after=60.0)  # Binance closes late: the feed decides
+        wait_for(lambda: observer.rotations == ["serverShutdown"])
+        settle(feed, server, collector)
+    assert observer.gaps == []
+    assert_exactly_what_was_sent(collector.records, server)
+
+
+def test_a_shutdown_notice_before_the_first_data_frame_still_rotates():
+    """Binance may announce serverShutdown on a connection the feed has not promoted yet (no
+    data so far): the feed rotates as soon as it does, before Binance cuts it.
+
+    (The notice used to count only on the current connection, and this one was lost.)
+    """
+    generator = MarketDataGenerator(["BTCUSDT", "ETHUSDT"], seed=7)
+    with BinanceServer(generator, tick_seconds=0.5) as server:  # slow: no data for a while
+        collector, observer = Collector(), Observer()
+        feed = Feed("early", stream_url(server.url, STREAMS), on_frame=collector,
+                    observer=observer, budget=AttemptBudget(limit=300, window=300.0, burst=100),
+                    data_timeout=5.0, policy=ReconnectPolicy(base=0.05, cap=0.2)).start()
+        wait_for(lambda: server.open_connections == 1)
+        server.announce_shutdown(close_after=2.0)  # before the connection's first data frame
+        wait_for(lambda: observer.rotations == ["serverShutdown"])
+        wait_for(lambda: len(collector.records) >= 10)
+        settle(feed, server, collector)
+    assert observer.gaps == []
+    assert feed.connections_opened == 2
+    assert_exactly_what_was_sent(collector.records, server)
