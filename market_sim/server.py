@@ -285,28 +285,32 @@ class BinanceServer:
             except StopIteration:
                 self.exhausted.set()
                 return
+            rendered: dict[tuple[str, bool], str] = {}  # each frame encoded once a tick
             for client in list(self._clients.values()):
-                await self._deliver(client, tick)
+                await self._deliver(client, tick, rendered)
             await self._close_aged()
             next_at += self.tick_seconds
             await asyncio.sleep(max(0.0, next_at - time.monotonic()))
 
-    async def _deliver(self, client: _Client, tick: list[Payload]) -> None:
+    async def _deliver(self, client: _Client, tick: list[Payload],
+                       rendered: dict[tuple[str, bool], str]) -> None:
         if client.stalled_until > time.monotonic():
             return
-        everything = ALL_MARKET_STREAM in client.streams
+
+        def frame(stream: str, data: Any) -> str:
+            key = (stream, client.combined)
+            if key not in rendered:
+                body = {"stream": stream, "data": data} if client.combined else data
+                rendered[key] = json.dumps(body, separators=(",", ":"))
+            return rendered[key]
+
         frames: list[tuple[str, list[Payload]]] = []
-        if everything and tick:
-            body: Any = tick
-            if client.combined:
-                body = {"stream": ALL_MARKET_STREAM, "data": tick}
-            frames.append((json.dumps(body, separators=(",", ":")), tick))
+        if ALL_MARKET_STREAM in client.streams and tick:
+            frames.append((frame(ALL_MARKET_STREAM, tick), tick))
         for payload in tick:
             stream = stream_name_for(payload["s"])
-            if stream not in client.streams:
-                continue
-            body = {"stream": stream, "data": payload} if client.combined else payload
-            frames.append((json.dumps(body, separators=(",", ":")), [payload]))
+            if stream in client.streams:
+                frames.append((frame(stream, payload), [payload]))
         for text, payloads in frames:
             try:
                 await client.connection.send(text)
