@@ -79,8 +79,12 @@ class Delivery:
                 self._spool.append(entries)
                 self._observer.spilled(len(entries))
             else:
+                before = len(self._memory)
                 self._memory.extend(entries)
-                self._lock.notify()
+                # Wake the sender only when it has a reason to: the first records after an
+                # empty buffer, or a full batch. Between those it lingers for a fuller batch.
+                if not before or before < MAX_RECORDS_PER_REQUEST <= before + len(entries):
+                    self._lock.notify()
 
     @property
     def backlog(self) -> int:

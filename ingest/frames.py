@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import enum
 import json
-from collections import deque
-from dataclasses import dataclass, field
 from threading import Lock
 from typing import Any
 
@@ -26,16 +24,24 @@ class FrameKind(enum.Enum):
     REJECTED = "rejected"  # JSON, but no mini-ticker in it passed the contract
 
 
-@dataclass
 class Frame:
-    kind: FrameKind
-    records: list[MiniTicker] = field(default_factory=list)
-    rejected: list[InvalidMiniTicker] = field(default_factory=list)
+    """One frame's meaning. A plain slotted class: one is built for every frame read."""
+
+    __slots__ = ("kind", "records", "rejected")
+
+    def __init__(self, kind: FrameKind, records: list[MiniTicker] | None = None,
+                 rejected: list[InvalidMiniTicker] | None = None) -> None:
+        self.kind = kind
+        self.records = records if records is not None else []
+        self.rejected = rejected if rejected is not None else []
 
     @property
     def newest_event_time(self) -> int | None:
         """The latest event time among the frame's records (None without records)."""
-        return max((r.event_time for r in self.records), default=None)
+        records = self.records
+        if len(records) == 1:  # a combined stream's frame: the usual case
+            return records[0].event_time
+        return max((r.event_time for r in records), default=None)
 
 
 def parse_frame(text: str | bytes, received_at: int) -> Frame:
@@ -45,7 +51,7 @@ def parse_frame(text: str | bytes, received_at: int) -> Frame:
     except (ValueError, UnicodeDecodeError) as error:
         return Frame(FrameKind.INVALID_JSON,
                      rejected=[InvalidMiniTicker(None, f"not valid JSON: {error}", text)])
-    if isinstance(message, dict):
+    if type(message) is dict:
         if _is_shutdown(message):
             return Frame(FrameKind.SHUTDOWN)
         if "id" in message and ("result" in message or "error" in message):
@@ -54,7 +60,7 @@ def parse_frame(text: str | bytes, received_at: int) -> Frame:
     records, rejected = normalize_message(message, received_at=received_at)
     if not records and rejected:
         return Frame(FrameKind.REJECTED, rejected=rejected)
-    return Frame(FrameKind.DATA, records=records, rejected=rejected)
+    return Frame(FrameKind.DATA, records, rejected)
 
 
 def _is_shutdown(message: dict[str, Any]) -> bool:
@@ -73,23 +79,24 @@ class DuplicateFilter:
 
     def __init__(self, per_symbol: int = 64) -> None:
         self.per_symbol = per_symbol
-        self._recent: dict[str, tuple[set[int], deque[int]]] = {}
+        # symbol -> its recent event times, oldest first (a dict is an insertion-ordered set)
+        self._recent: dict[str, dict[int, None]] = {}
         self._lock = Lock()
 
     def fresh(self, records: list[MiniTicker]) -> list[MiniTicker]:
         """The records not seen before, in their order; remembers them."""
         kept = []
+        recent, limit = self._recent, self.per_symbol
         with self._lock:
             for record in records:
-                entry = self._recent.get(record.symbol)
-                if entry is None:
-                    entry = self._recent[record.symbol] = (set(), deque())
-                seen, order = entry
-                if record.event_time in seen:
+                seen = recent.get(record.symbol)
+                if seen is None:
+                    seen = recent[record.symbol] = {}
+                event_time = record.event_time
+                if event_time in seen:
                     continue
-                seen.add(record.event_time)
-                order.append(record.event_time)
-                if len(order) > self.per_symbol:
-                    seen.discard(order.popleft())
+                seen[event_time] = None
+                if len(seen) > limit:
+                    del seen[next(iter(seen))]
                 kept.append(record)
         return kept

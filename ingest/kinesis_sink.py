@@ -2,15 +2,32 @@
 
 Limits are Kinesis's own: 500 records and 5 MiB a request, 1 MiB a record (data plus partition
 key). A request that fails as a whole (throttled, endpoint down) leaves every record failed; a
-partial failure names the records that failed, and only those are retried.
+partial failure names the records that failed, and only those are retried (by `Delivery`).
+
+Why this module speaks the PutRecords wire format itself: botocore's generic JSON serializer
+and parser walk the service model for every record, a request and its answer, and that walk was
+the largest cost on the ingester's path (``bench/bench_ingest.py`` prints both sinks' CPU per
+record). Everything else stays botocore's: the endpoint (``AWS_ENDPOINT_URL``, region) and the
+API's target come from a boto3 client, credentials from boto3's provider chain (refreshed as they
+expire, e.g. an ECS task role), the SigV4 signature from ``SigV4Auth``, the HTTP connection pool
+from ``URLLib3Session``. Retries are `Delivery`'s one loop, with jittered backoff, for a whole
+request and for single records alike.
 """
 
 from __future__ import annotations
 
+import json
+from binascii import b2a_base64
 from collections.abc import Iterator, Sequence
 from typing import Any
 
+import boto3
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
 from botocore.config import Config
+from botocore.credentials import Credentials
+from botocore.httpsession import URLLib3Session
+from botocore.utils import get_environ_proxies
 
 from .spool import Entry
 
@@ -18,17 +35,20 @@ MAX_RECORDS_PER_REQUEST = 500
 MAX_BYTES_PER_REQUEST = 5 * 1024 * 1024
 MAX_BYTES_PER_RECORD = 1024 * 1024
 
-#: boto3's standard retry mode retries throttling and transient errors of a request a few times
-#: with backoff; the sender's own loop handles what is still failing after that. Client-side
-#: parameter validation is off: `batches` already enforces the limits that matter, Kinesis
-#: validates again, and botocore's validator walks every record (bench/bench_ingest.py prints
-#: the put's CPU per record with validation on and off).
+#: The boto3 client the service uses for everything but PutRecords (the start-up check of the
+#: stream), and the source of the sink's endpoint and timeouts. Standard retry mode: throttling
+#: and transient errors are retried a few times with backoff.
 CLIENT_CONFIG = Config(
     retries={"mode": "standard", "max_attempts": 3},
     connect_timeout=5,
     read_timeout=10,
-    parameter_validation=False,
 )
+
+_RECORD = b'{"Data":"%b","PartitionKey":%b}'
+
+
+class MissingCredentials(RuntimeError):
+    """boto3's provider chain found no AWS credentials (no variables, profile or task role)."""
 
 
 def batches(entries: Sequence[Entry]) -> Iterator[list[Entry]]:
@@ -49,29 +69,101 @@ def batches(entries: Sequence[Entry]) -> Iterator[list[Entry]]:
         yield batch
 
 
-class KinesisSink:
-    """Sends batches to one stream; reports which records failed and why."""
+def put_records_body(stream_name: str, batch: Sequence[Entry]) -> bytes:
+    """The PutRecords request document (JSON 1.1): each record's data in base64."""
+    keys = _KEYS
+    records = b",".join([_RECORD % (b2a_base64(data, newline=False),
+                                    keys.get(key) or _json_key(key)) for key, data in batch])
+    return b'{"StreamName":%b,"Records":[%b]}' % (json.dumps(stream_name).encode(), records)
 
-    def __init__(self, stream_name: str, client: Any) -> None:
+
+#: Partition keys as JSON strings. They are symbols, a few thousand at most; the bound only
+#: guards against a caller with unbounded keys.
+_KEYS: dict[str, bytes] = {}
+_KEYS_BOUND = 100_000
+
+
+def _json_key(key: str) -> bytes:
+    if len(_KEYS) >= _KEYS_BOUND:
+        _KEYS.clear()
+    encoded = _KEYS[key] = json.dumps(key).encode()
+    return encoded
+
+
+class KinesisSink:
+    """Sends batches to one stream; reports which records failed and why.
+
+    ``client`` is a boto3 Kinesis client: the sink takes its endpoint, region, API target and
+    timeouts, so it reaches whatever the client would (an ``AWS_ENDPOINT_URL`` included).
+    """
+
+    def __init__(self, stream_name: str, client: Any, *,
+                 credentials: Credentials | None = None) -> None:
         self.stream_name = stream_name
-        self._client = client
+        credentials = credentials or boto3.Session().get_credentials()
+        if credentials is None:
+            raise MissingCredentials("no AWS credentials: set AWS_ACCESS_KEY_ID and "
+                                     "AWS_SECRET_ACCESS_KEY, a profile, or a task role")
+        self._credentials = credentials
+        meta = client.meta
+        self._url = meta.endpoint_url + "/"
+        self._signer_scope = (meta.service_model.signing_name, meta.region_name)
+        metadata = meta.service_model.metadata
+        self._headers = {
+            "Content-Type": f"application/x-amz-json-{metadata['jsonVersion']}",
+            "X-Amz-Target": f"{metadata['targetPrefix']}.PutRecords",
+            "User-Agent": "crypto-live-ingest",
+        }
+        self._http = URLLib3Session(
+            proxies=get_environ_proxies(self._url),
+            timeout=(meta.config.connect_timeout, meta.config.read_timeout),
+            max_pool_connections=1,  # one sender thread
+        )
 
     def put(self, batch: list[Entry]) -> tuple[list[Entry], str | None]:
         """Send one batch (see `batches`); returns the failed entries and an error summary."""
         try:
-            response = self._client.put_records(
-                StreamName=self.stream_name,
-                Records=[{"Data": data, "PartitionKey": key} for key, data in batch],
-            )
-        except Exception as error:  # endpoint down, throttled after boto3's retries, ...
+            status, answer = self._send(put_records_body(self.stream_name, batch))
+        except Exception as error:  # endpoint down, timeout, ...
             return list(batch), f"{type(error).__name__}: {error}"
-        if not response.get("FailedRecordCount"):
-            return [], None
+        if status != 200:
+            return list(batch), _error_summary(status, answer)
+        try:
+            response = json.loads(answer)
+            if not response["FailedRecordCount"]:
+                return [], None
+            results = response["Records"]
+            if len(results) != len(batch):
+                raise ValueError(f"{len(results)} results for {len(batch)} records")
+        except (ValueError, KeyError, TypeError) as error:
+            # Kinesis may have stored some records: resending them all can duplicate, never lose.
+            return list(batch), f"unreadable PutRecords response: {error}"
         failed = []
         codes: dict[str, int] = {}
-        for entry, result in zip(batch, response["Records"]):
+        for entry, result in zip(batch, results):
             code = result.get("ErrorCode")
             if code:
                 failed.append(entry)
                 codes[code] = codes.get(code, 0) + 1
         return failed, ", ".join(f"{code} x{count}" for code, count in sorted(codes.items()))
+
+    def _send(self, body: bytes) -> tuple[int, bytes]:
+        request = AWSRequest(method="POST", url=self._url, data=body, headers=self._headers)
+        # Frozen per request: refreshable credentials (a task role) renew themselves here.
+        SigV4Auth(self._credentials.get_frozen_credentials(), *self._signer_scope) \
+            .add_auth(request)
+        response = self._http.send(request.prepare())
+        return response.status_code, response.content
+
+
+def _error_summary(status: int, answer: bytes) -> str:
+    """``ResourceNotFoundException: Stream x not found`` from a JSON error, else the status."""
+    try:
+        error = json.loads(answer)
+        kind = str(error.get("__type", "")).rpartition("#")[2]
+        message = error.get("message") or error.get("Message") or ""
+        if kind:
+            return f"{kind}: {message}" if message else kind
+    except (ValueError, AttributeError):
+        pass
+    return f"HTTP {status}: {answer[:200]!r}"

@@ -60,7 +60,7 @@ class IngestMetrics:
         self._totals: defaultdict[str, float] = defaultdict(float)  # since start
         self._lags: list[int] = []
         self._lags_seen = 0
-        self._rng = random.Random()
+        self._random = random.Random().random
         self._sampled_logs: dict[str, tuple[float, int]] = {}
 
     def _add(self, name: str, value: float) -> None:
@@ -78,18 +78,19 @@ class IngestMetrics:
 
     # --- what the readers report --------------------------------------------------------------
 
-    def received(self, count: int, duplicates: int, lags: list[int]) -> None:
+    def received(self, count: int, duplicates: int, lag: int | None) -> None:
+        """One frame's records: ``lag`` is ``received_at - event_time`` of its first record."""
         with self._lock:  # once a frame: this is on every reader's path
             self._add_locked(MetricName.EVENTS_RECEIVED, count)
             if duplicates:
                 self._add_locked(MetricName.DUPLICATES_DROPPED, duplicates)
-            # Reservoir sampling: every lag has the same chance to be published.
-            for lag in lags:
+            if lag is not None:
+                # Reservoir sampling: every frame's lag has the same chance to be published.
                 self._lags_seen += 1
                 if len(self._lags) < LAG_SAMPLE:
                     self._lags.append(lag)
                 else:
-                    slot = self._rng.randrange(self._lags_seen)
+                    slot = int(self._random() * self._lags_seen)
                     if slot < LAG_SAMPLE:
                         self._lags[slot] = lag
 

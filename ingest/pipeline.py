@@ -20,10 +20,11 @@ class FramePipeline:
         frame = parse_frame(data, received_at)
         if frame.rejected:
             self._metrics.malformed(frame.kind, len(frame.rejected), frame.rejected[0])
-        if frame.records:
-            fresh = self._duplicates.fresh(frame.records)
+        records = frame.records
+        if records:
+            fresh = self._duplicates.fresh(records)
             # One lag a frame (its first record's): the records of one frame were read together.
-            lags = [received_at - fresh[0].event_time] if fresh else []
-            self._metrics.received(len(frame.records), len(frame.records) - len(fresh), lags)
+            self._metrics.received(len(records), len(records) - len(fresh),
+                                   received_at - fresh[0].event_time if fresh else None)
             self._delivery.submit(fresh)
         return frame

@@ -16,7 +16,7 @@ from .backoff import AttemptBudget
 from .config import ConfigError, IngestConfig
 from .connection import Feed, split_streams, stream_url
 from .delivery import Delivery
-from .kinesis_sink import CLIENT_CONFIG, KinesisSink
+from .kinesis_sink import CLIENT_CONFIG, KinesisSink, MissingCredentials
 from .observability import SERVICE, IngestMetrics, heartbeat_document
 from .pipeline import FramePipeline
 from .spool import Spool
@@ -41,14 +41,16 @@ class IngestService:
 
     def run(self) -> int:
         config = self.config
+        try:
+            sink = KinesisSink(config.kinesis_stream_name, self._kinesis)
+        except MissingCredentials as error:
+            raise ConfigError(str(error)) from None
         self._check_stream()
         spool = Spool(config.spool_dir)
         if len(spool):
             self.logger.warning("replaying the spool of a previous run",
                                 extra={"records": len(spool), "spool_dir": str(spool.directory)})
-        delivery = Delivery(
-            KinesisSink(config.kinesis_stream_name, self._kinesis), spool, self.metrics
-        ).start()
+        delivery = Delivery(sink, spool, self.metrics).start()
         pipeline = FramePipeline(delivery, self.metrics)
         budget = AttemptBudget()
         groups = split_streams(config.ws_url, config.streams)

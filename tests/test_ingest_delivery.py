@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import base64
+import json
 import threading
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -11,11 +14,19 @@ import boto3
 import pytest
 
 from ingest.delivery import Delivery
-from ingest.kinesis_sink import CLIENT_CONFIG, KinesisSink, batches
+from ingest.kinesis_sink import (
+    CLIENT_CONFIG,
+    KinesisSink,
+    MissingCredentials,
+    batches,
+    put_records_body,
+)
 from ingest.spool import Spool
 from market_sim import MarketDataGenerator
 from miniticker import MiniTicker, normalize, to_json_line
 from tests.kinesis import create_stream, read_all
+from tests.kinesis_proxy import KinesisProxy, decoded
+from tests.loopback import free_port
 
 
 class Counts:
@@ -34,39 +45,6 @@ class Counts:
         self.counter["spilled"] += count
 
 
-class FaultyClient:
-    """The real client, with faults on demand: an outage, or a share of records throttled."""
-
-    def __init__(self, client: Any) -> None:
-        self.client = client
-        self.down = False
-        self.fail_every = 0  # fail every n-th record of a request (0: none)
-        self.failing_calls = 0  # how many more calls fail records that way
-        self.blocked = threading.Event()
-        self.blocked.set()
-        self.calls = 0
-
-    def put_records(self, **request: Any) -> dict[str, Any]:
-        self.blocked.wait()
-        self.calls += 1
-        if self.down:
-            raise ConnectionError("Kinesis is unreachable")
-        if self.failing_calls <= 0 or not self.fail_every:
-            response: dict[str, Any] = self.client.put_records(**request)
-            return response
-        self.failing_calls -= 1
-        records = request["Records"]
-        failing = set(range(0, len(records), self.fail_every))
-        passed = [r for i, r in enumerate(records) if i not in failing]
-        results = iter(self.client.put_records(
-            StreamName=request["StreamName"], Records=passed)["Records"] if passed else [])
-        throttled = {"ErrorCode": "ProvisionedThroughputExceededException",
-                     "ErrorMessage": "Rate exceeded for shard"}
-        return {"FailedRecordCount": len(failing),
-                "Records": [throttled if i in failing else next(results)
-                            for i in range(len(records))]}
-
-
 def generated(count: int, seed: int = 1) -> list[MiniTicker]:
     return [normalize(p, received_at=p["E"] + 40)
             for p in MarketDataGenerator(seed=seed).payloads(count)]
@@ -77,13 +55,24 @@ def kinesis(aws: str) -> Any:
     return boto3.client("kinesis", config=CLIENT_CONFIG)
 
 
-def deliver(kinesis: Any, tmp_path: Path, **options: Any) -> tuple[Delivery, FaultyClient,
-                                                                    Counts, str]:
+@pytest.fixture
+def proxy(aws: str) -> Iterator[KinesisProxy]:
+    with KinesisProxy(aws) as running:
+        yield running
+
+
+def sink_through(proxy: KinesisProxy, stream: str) -> KinesisSink:
+    return KinesisSink(stream, boto3.client("kinesis", endpoint_url=proxy.url,
+                                            config=CLIENT_CONFIG))
+
+
+def deliver(kinesis: Any, proxy: KinesisProxy, tmp_path: Path,
+            **options: Any) -> tuple[Delivery, Counts, str]:
     stream = create_stream(kinesis)
-    client, counts = FaultyClient(kinesis), Counts()
-    delivery = Delivery(KinesisSink(stream, client), Spool(tmp_path / "spool"), counts,
+    counts = Counts()
+    delivery = Delivery(sink_through(proxy, stream), Spool(tmp_path / "spool"), counts,
                         linger=0.01, retry_cap=0.05, **options)
-    return delivery.start(), client, counts, stream
+    return delivery.start(), counts, stream
 
 
 def assert_stream_holds_exactly(kinesis: Any, stream: str, records: list[MiniTicker]) -> None:
@@ -102,8 +91,10 @@ def test_batches_respect_the_request_limits():
         list(batches([("K", b"x" * (1024 * 1024))]))
 
 
-def test_every_record_arrives_once_in_order(kinesis: Any, tmp_path: Path):
-    delivery, _, counts, stream = deliver(kinesis, tmp_path)
+def test_every_record_arrives_once_in_order(
+    kinesis: Any, proxy: KinesisProxy, tmp_path: Path
+):
+    delivery, counts, stream = deliver(kinesis, proxy, tmp_path)
     records = generated(1234)
     for start in range(0, len(records), 7):
         delivery.submit(records[start:start + 7])
@@ -112,9 +103,11 @@ def test_every_record_arrives_once_in_order(kinesis: Any, tmp_path: Path):
     assert counts.counter == {"put": 1234}
 
 
-def test_only_the_failed_records_are_retried(kinesis: Any, tmp_path: Path):
-    delivery, client, counts, stream = deliver(kinesis, tmp_path)
-    client.fail_every, client.failing_calls = 3, 5
+def test_only_the_failed_records_are_retried(
+    kinesis: Any, proxy: KinesisProxy, tmp_path: Path
+):
+    delivery, counts, stream = deliver(kinesis, proxy, tmp_path)
+    proxy.fail_every, proxy.failing_calls = 3, 5
     records = generated(1500)
     delivery.submit(records)
     assert delivery.stop(timeout=30) == 0
@@ -122,27 +115,36 @@ def test_only_the_failed_records_are_retried(kinesis: Any, tmp_path: Path):
     assert sorted(stored) == sorted((r.symbol, to_json_line(r)) for r in records)
     assert len(stored) == len(set(stored)) == 1500  # nothing twice
     assert counts.counter["put"] == 1500
-    assert counts.counter["failed"] > 0
-    assert all("ProvisionedThroughputExceededException" in r for r in counts.reasons)
+    # Each throttling call is followed by one that resends exactly its throttled records.
+    calls = [decoded(records) for records in proxy.records_seen]
+    assert len(calls[0]) == 500
+    for call, retry in zip(calls[:4], calls[1:5]):
+        assert retry == call[::3]
+    assert counts.counter["failed"] == sum(len(call[::3]) for call in calls[:5])
+    assert all(r.startswith("ProvisionedThroughputExceededException x") for r in counts.reasons)
 
 
-def test_an_outage_spills_to_disk_and_replays_in_order(kinesis: Any, tmp_path: Path):
-    delivery, client, counts, stream = deliver(kinesis, tmp_path, memory_records=300)
-    client.down = True
+def test_an_outage_spills_to_disk_and_replays_in_order(
+    kinesis: Any, proxy: KinesisProxy, tmp_path: Path
+):
+    delivery, counts, stream = deliver(kinesis, proxy, tmp_path, memory_records=300)
+    proxy.down = True
     records = generated(3000)
     for start in range(0, len(records), 50):
         delivery.submit(records[start:start + 50])
     assert counts.counter["spilled"] >= 3000 - 300 - 500  # memory and one batch in flight
     assert list((tmp_path / "spool").glob("*.spool"))
-    client.down = False
+    proxy.down = False
     assert delivery.stop(timeout=30) == 0
     assert_stream_holds_exactly(kinesis, stream, records)  # in submit order, once each
     assert not list((tmp_path / "spool").glob("*.spool"))
 
 
-def test_submit_never_waits_for_kinesis(kinesis: Any, tmp_path: Path):
-    delivery, client, counts, stream = deliver(kinesis, tmp_path, memory_records=1000)
-    client.blocked.clear()  # the next PutRecords hangs until released
+def test_submit_never_waits_for_kinesis(
+    kinesis: Any, proxy: KinesisProxy, tmp_path: Path
+):
+    delivery, counts, stream = deliver(kinesis, proxy, tmp_path, memory_records=1000)
+    proxy.blocked.clear()  # the next PutRecords hangs until released
     records = generated(5000)
     def submit_one_by_one() -> None:
         for record in records:
@@ -153,14 +155,16 @@ def test_submit_never_waits_for_kinesis(kinesis: Any, tmp_path: Path):
     submitter.join(20)
     assert not submitter.is_alive(), "submit blocked behind a hung PutRecords"
     assert counts.counter["spilled"] > 0
-    client.blocked.set()
+    proxy.blocked.set()
     assert delivery.stop(timeout=30) == 0
     assert_stream_holds_exactly(kinesis, stream, records)
 
 
-def test_a_stop_during_an_outage_leaves_everything_on_disk(kinesis: Any, tmp_path: Path):
-    delivery, client, _counts, stream = deliver(kinesis, tmp_path, memory_records=200)
-    client.down = True
+def test_a_stop_during_an_outage_leaves_everything_on_disk(
+    kinesis: Any, proxy: KinesisProxy, tmp_path: Path
+):
+    delivery, _counts, stream = deliver(kinesis, proxy, tmp_path, memory_records=200)
+    proxy.down = True
     records = generated(1000)
     delivery.submit(records[:150])
     delivery.submit(records[150:])
@@ -192,3 +196,47 @@ def test_a_torn_spool_line_is_reported_not_sent(tmp_path: Path, caplog: pytest.L
     _, entries = reopened.oldest() or (None, [])
     assert entries == [("BTCUSDT", b'{"a":1}\n')]
     assert "torn last record" in caplog.text
+
+
+def test_the_sink_reports_why_a_request_failed(kinesis: Any, proxy: KinesisProxy):
+    batch = [(r.symbol, to_json_line(r)) for r in generated(3)]
+    missing = sink_through(proxy, "no-such-stream")
+    failed, reason = missing.put(batch)
+    assert failed == batch
+    assert reason is not None
+    assert reason.startswith("ResourceNotFoundException: ")
+
+    sink = sink_through(proxy, create_stream(kinesis))
+    proxy.down = True
+    assert sink.put(batch) == (batch, "InternalFailure: injected outage")
+    proxy.down, proxy.garbage = False, True
+    failed, reason = sink.put(batch)
+    assert failed == batch
+    assert reason is not None
+    assert reason.startswith("unreadable PutRecords response")
+    unreachable = KinesisSink("ticks", boto3.client(
+        "kinesis", endpoint_url=f"http://127.0.0.1:{free_port()}", config=CLIENT_CONFIG))
+    failed, reason = unreachable.put(batch)
+    assert failed == batch
+    assert reason is not None
+    assert reason.startswith("EndpointConnectionError")
+
+
+def test_the_sink_needs_credentials(monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN",
+                 "AWS_PROFILE", "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+                 "AWS_CONTAINER_CREDENTIALS_FULL_URI", "AWS_WEB_IDENTITY_TOKEN_FILE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    client = boto3.client("kinesis", region_name="us-east-1", config=CLIENT_CONFIG)
+    with pytest.raises(MissingCredentials, match="no AWS credentials"):
+        KinesisSink("ticks", client)
+
+
+def test_the_request_body_is_kinesis_json():
+    body = put_records_body("ticks", [("BTCUSDT", b'{"a":"\\u00e9"}\n'), ("ÉTHUSDT", b"x")])
+    assert json.loads(body) == {"StreamName": "ticks", "Records": [
+        {"Data": base64.b64encode(b'{"a":"\\u00e9"}\n').decode(), "PartitionKey": "BTCUSDT"},
+        {"Data": "eA==", "PartitionKey": "ÉTHUSDT"}]}

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -23,6 +22,7 @@ from miniticker import parse_json_line
 from tests.conftest import FAKE_CREDENTIALS
 from tests.exact import assert_exactly_what_was_sent
 from tests.kinesis import create_stream, read_all
+from tests.loopback import free_port
 from tests.waiting import wait_for
 
 REPO = Path(__file__).resolve().parents[1]
@@ -51,12 +51,6 @@ class Ingester:
         (entry,) = [e for e in self.logs() if e.get("message") == message]
         return entry
 
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 @pytest.fixture
@@ -191,6 +185,9 @@ def test_sigterm_while_kinesis_is_down_keeps_the_spool_for_the_next_run(
         ({"BINANCE_STREAMS": "BTC"}, "BINANCE_STREAMS: stream name 'BTC'"),
         ({"KINESIS_STREAM_NAME": ""}, "KINESIS_STREAM_NAME is not set"),
         ({"KINESIS_STREAM_NAME": "no-such-stream"}, "KINESIS_STREAM_NAME='no-such-stream'"),
+        ({"AWS_ACCESS_KEY_ID": "", "AWS_SECRET_ACCESS_KEY": "", "AWS_SESSION_TOKEN": "",
+          "AWS_EC2_METADATA_DISABLED": "true", "AWS_CONFIG_FILE": "/nonexistent",
+          "AWS_SHARED_CREDENTIALS_FILE": "/nonexistent"}, "no AWS credentials"),
     ],
 )
 def test_invalid_configuration_exits_at_once_naming_the_setting(
