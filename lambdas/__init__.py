@@ -1,0 +1,1 @@
+"""Lambda functions, one package each (deployed without this parent package)."""

@@ -1,0 +1,39 @@
+"""MiniTicker records to DynamoDB items (DESIGN §2.4), in DynamoDB's own attribute-value form.
+
+Numbers go to DynamoDB as the exact decimal strings Binance sent (``{"N": "67432.15000000"}``):
+DynamoDB stores numbers as decimals and boto3 reads them back as ``Decimal``, so no float ever
+touches a price. The item is a function of the record alone (no write time), so writing a
+record twice leaves the same item: retries are idempotent.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from miniticker import FIELDS, FieldKind, MiniTicker
+
+PARTITION_KEY = "stream_type"
+SORT_KEY = "iso_timestamp"
+TTL_ATTRIBUTE = "expires_at"  # epoch seconds, as DynamoDB TTL requires
+
+Item = dict[str, dict[str, str]]
+Key = tuple[str, str]
+
+# (attribute name, DynamoDB type) for every field of the contract, in record order.
+_ATTRIBUTES = tuple((spec.name, "S" if spec.kind is FieldKind.TEXT else "N") for spec in FIELDS)
+
+
+def item_of(record: MiniTicker, retention_seconds: int) -> Item:
+    """The item for ``record``, expiring ``retention_seconds`` after its event."""
+    item: Item = {name: {kind: value if type(value) is str else str(value)}
+                  for (name, kind), value in zip(_ATTRIBUTES, record)}
+    item[TTL_ATTRIBUTE] = {"N": str(record.event_time // 1000 + retention_seconds)}
+    return item
+
+
+def key_of_record(record: MiniTicker) -> Key:
+    return record.stream_type, record.iso_timestamp  # PARTITION_KEY, SORT_KEY
+
+
+def key_of_item(item: dict[str, Any]) -> Key:
+    return item[PARTITION_KEY]["S"], item[SORT_KEY]["S"]

@@ -1,0 +1,60 @@
+"""The consumer's metrics (CloudWatch EMF through Powertools Metrics), for the dashboards.
+
+Namespace ``CryptoLive``. Per invocation, with the dimension ``service=consumer``: the counts in
+`MetricName` and a sample of end-to-end latencies. Per symbol, when enabled: ``ClosePrice`` with
+the dimensions ``service=consumer`` and ``symbol=BTCUSDT``, the close of the symbol's newest
+event in the batch (a float: a chart, not a record; the table keeps the exact value).
+"""
+
+from __future__ import annotations
+
+from aws_lambda_powertools import Metrics, single_metric
+from aws_lambda_powertools.metrics import MetricUnit
+
+from miniticker import MiniTicker
+
+NAMESPACE = "CryptoLive"
+SERVICE = "consumer"
+# Latencies published an invocation, spread over its batch. Few: Powertools' add_metric costs
+# about as much as validating a record (bench/bench_consumer.py), and over many invocations
+# CloudWatch's percentiles still see the whole distribution; the maximum is published apart.
+LATENCY_SAMPLE = 10
+
+
+class MetricName:
+    RECORDS_IN = "RecordsIn"  # Kinesis records in the invocation's batch
+    ITEMS_WRITTEN = "ItemsWritten"  # items DynamoDB accepted (after collapsing duplicates)
+    DUPLICATES_COLLAPSED = "DuplicatesCollapsed"  # records whose key came again in the batch
+    INVALID_RECORDS = "InvalidRecords"  # not JSON, or not a valid MiniTicker: batch failures
+    WRITE_FAILURES = "WriteFailures"  # valid records whose item was not written: batch failures
+    WRITE_REQUESTS = "WriteRequests"  # BatchWriteItem calls
+    LATENCY = "EndToEndLatency"  # ms from event_time to the item written (a sample)
+    LATENCY_MAX = "EndToEndLatencyMax"  # the invocation's largest latency
+    CLOSE_PRICE = "ClosePrice"  # per symbol
+
+
+def publish(metrics: Metrics, counts: dict[str, int], latencies: list[int]) -> None:
+    """Add the invocation's counts and latency sample; Powertools flushes them at its end."""
+    for name, value in counts.items():
+        metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
+    for latency in sample(latencies, LATENCY_SAMPLE):
+        metrics.add_metric(name=MetricName.LATENCY, unit=MetricUnit.Milliseconds, value=latency)
+    if latencies:
+        metrics.add_metric(name=MetricName.LATENCY_MAX, unit=MetricUnit.Milliseconds,
+                           value=max(latencies))
+
+
+def sample(values: list[int], size: int) -> list[int]:
+    """At most ``size`` values spread evenly over ``values`` (all of them when few)."""
+    if len(values) <= size:
+        return values
+    return [values[i * len(values) // size] for i in range(size)]
+
+
+def publish_close_prices(newest: dict[str, MiniTicker]) -> None:
+    """One EMF document per symbol: a metric's dimensions are per document."""
+    for symbol, record in newest.items():
+        with single_metric(name=MetricName.CLOSE_PRICE, unit=MetricUnit.NoUnit,
+                           value=float(record.close_price), namespace=NAMESPACE,
+                           default_dimensions={"service": SERVICE}) as metric:
+            metric.add_dimension(name="symbol", value=symbol)

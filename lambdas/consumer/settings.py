@@ -1,0 +1,41 @@
+"""The consumer's settings, from its environment, checked once per cold start."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import NamedTuple
+
+SECONDS_PER_DAY = 86_400
+
+
+class ConsumerConfigError(ValueError):
+    """A setting is missing or malformed; the message names the variable."""
+
+
+class ConsumerSettings(NamedTuple):
+    table_name: str
+    retention_days: int  # items expire this long after their event (DynamoDB TTL)
+    price_metrics: bool  # one ClosePrice metric per symbol and invocation
+
+    @property
+    def retention_seconds(self) -> int:
+        return self.retention_days * SECONDS_PER_DAY
+
+
+def load(environ: Mapping[str, str] = os.environ) -> ConsumerSettings:
+    table_name = environ.get("TABLE_NAME", "").strip()
+    if not table_name:
+        raise ConsumerConfigError("TABLE_NAME is not set: name the DynamoDB table to write")
+    raw_days = environ.get("RETENTION_DAYS", "1").strip()
+    try:
+        retention_days = int(raw_days)
+    except ValueError:
+        raise ConsumerConfigError(
+            f"RETENTION_DAYS={raw_days!r} is not a whole number of days") from None
+    if retention_days < 1:
+        raise ConsumerConfigError(f"RETENTION_DAYS={retention_days} is below one day")
+    raw_flag = environ.get("PRICE_METRICS", "true").strip().lower()
+    if raw_flag not in ("true", "false"):
+        raise ConsumerConfigError(f"PRICE_METRICS={raw_flag!r} is neither true nor false")
+    return ConsumerSettings(table_name, retention_days, raw_flag == "true")
