@@ -36,8 +36,8 @@ os.environ.update(ENVIRONMENT)
 
 from lambdas.consumer.writer import TableWriter  # noqa: E402
 from local.lambda_context import LocalContext  # noqa: E402
-from tests.consumer_events import event_for, generated  # noqa: E402
 from miniticker import parse_json_line  # noqa: E402
+from tests.consumer_events import event_for, generated  # noqa: E402
 
 
 class AcceptAll:
@@ -46,7 +46,7 @@ class AcceptAll:
     def __init__(self) -> None:
         self.requests = 0
 
-    def batch_write_item(self, RequestItems: dict[str, Any]) -> dict[str, Any]:  # noqa: N803
+    def batch_write_item(self, RequestItems: dict[str, Any]) -> dict[str, Any]:
         self.requests += 1
         return {"UnprocessedItems": {}}
 
