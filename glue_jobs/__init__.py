@@ -1,0 +1,1 @@
+"""Glue jobs (Python 3.9)."""
