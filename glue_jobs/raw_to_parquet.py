@@ -80,7 +80,7 @@ DEFAULTS = {
 }
 PIECE_BYTES = 32 * 1024 * 1024  # decompressed text parsed at once (whole lines)
 READ_BYTES = 1024 * 1024  # compressed bytes read from S3 at once
-SPILL_BUCKETS = 32  # symbols hashed into this many spill files
+MAX_SPILL_FILES = 256  # a spill file a symbol up to this many (open files stay few)
 PARTITIONS_PER_REQUEST = 100  # Glue BatchCreatePartition's limit
 HOUR_FORMAT = "%Y-%m-%dT%H"
 
@@ -206,17 +206,19 @@ def pieces(body: Any, source: str, piece_bytes: int = PIECE_BYTES) -> Iterator[P
     kept, and the last piece carries the damage (its incomplete last line is quarantined).
     """
     decompressor = zlib.decompressobj(wbits=31)
-    pending = b""
+    pending = bytearray()  # appended in place: no copy of what came before
     line = 1
     damage = None
+    read_any = False
     while True:
         chunk = body.read(READ_BYTES)
         try:
             if not chunk:
                 pending += decompressor.flush()
-                if not decompressor.eof and (pending or decompressor.unconsumed_tail):
+                if read_any and not decompressor.eof:
                     damage = "truncated gzip stream"
                 break
+            read_any = True
             data = chunk
             while data:
                 pending += decompressor.decompress(data)
@@ -230,11 +232,11 @@ def pieces(body: Any, source: str, piece_bytes: int = PIECE_BYTES) -> Iterator[P
         if len(pending) >= piece_bytes:
             cut = pending.rfind(b"\n") + 1
             if cut:
-                yield Piece(source, line, pending[:cut], None)
+                yield Piece(source, line, bytes(pending[:cut]), None)
                 line += pending.count(b"\n", 0, cut)
-                pending = pending[cut:]
+                del pending[:cut]
     if pending or damage:
-        yield Piece(source, line, pending, damage)
+        yield Piece(source, line, bytes(pending), damage)
 
 
 # --- parsing and validating a piece -------------------------------------------------------------
@@ -355,60 +357,105 @@ def _curated_rows(table: pa.Table) -> pa.Table:
 # --- spilling, de-duplicating, writing ----------------------------------------------------------
 
 class Spill:
-    """Valid rows on local disk, symbols hashed into buckets (LZ4-compressed Arrow IPC)."""
+    """Valid rows on local disk, a file a symbol (LZ4-compressed Arrow IPC streams).
 
-    def __init__(self, directory: str, buckets: int = SPILL_BUCKETS) -> None:
+    Past ``max_files`` symbols (the whole market), further symbols share files by CRC-32, so
+    open files stay bounded. Read back one file at a time: memory holds one symbol's hour.
+    """
+
+    def __init__(self, directory: str, max_files: int = MAX_SPILL_FILES) -> None:
         self.directory = directory
-        self.buckets = buckets
+        self.max_files = max_files
+        self._file_of: dict[str, int] = {}
         self._writers: dict[int, Any] = {}
+
+    def _file(self, symbol: str) -> int:
+        number = self._file_of.get(symbol)
+        if number is None:
+            number = len(self._file_of) if len(self._file_of) < self.max_files \
+                else zlib.crc32(symbol.encode()) % self.max_files
+            self._file_of[symbol] = number
+        return number
 
     def add(self, rows: pa.Table) -> None:
         if not rows.num_rows:
             return
-        # A bucket per row from its symbol's CRC-32, computed once per distinct symbol.
         symbols = pc.dictionary_encode(rows["symbol"]).combine_chunks()
-        bucket_of = pa.array([zlib.crc32(s.encode()) % self.buckets
-                              for s in symbols.dictionary.to_pylist()], pa.int32())
-        row_buckets = pc.take(bucket_of, symbols.indices)
-        for bucket in sorted(pc.unique(row_buckets).to_pylist()):
-            writer = self._writers.get(bucket)
-            if writer is None:
-                writer = self._writers[bucket] = ipc.new_stream(
-                    self._path(bucket), _SPILL_SCHEMA,
-                    options=ipc.IpcWriteOptions(compression="lz4"))
-            writer.write_table(rows.filter(pc.equal(row_buckets, bucket)))
+        file_of = pa.array([self._file(s) for s in symbols.dictionary.to_pylist()], pa.int32())
+        if len(file_of) == 1:
+            self._writer(file_of[0].as_py()).write_table(rows)
+            return
+        row_files = pc.take(file_of, symbols.indices)
+        order = pc.sort_indices(row_files)  # stable: each file keeps the rows' order
+        rows, row_files = rows.take(order), row_files.take(order)
+        offset = 0
+        for run in pc.value_counts(row_files):  # runs of one file, in ascending order
+            count = run["counts"].as_py()
+            self._writer(run["values"].as_py()).write_table(rows.slice(offset, count))
+            offset += count
 
-    def _path(self, bucket: int) -> str:
-        return os.path.join(self.directory, f"{bucket:03d}.arrow")
+    def _writer(self, number: int) -> Any:
+        writer = self._writers.get(number)
+        if writer is None:
+            writer = self._writers[number] = ipc.new_stream(
+                self._path(number), _SPILL_SCHEMA,
+                options=ipc.IpcWriteOptions(compression="lz4"))
+        return writer
 
-    def buckets_written(self) -> Iterator[pa.Table]:
-        """Each bucket's rows, one bucket in memory at a time."""
-        for bucket in sorted(self._writers):
-            self._writers[bucket].close()
-        for bucket in sorted(self._writers):
-            path = self._path(bucket)
-            with pa.memory_map(path) as source:
-                table = ipc.open_stream(source).read_all()
-            os.remove(path)
-            yield table
+    def _path(self, number: int) -> str:
+        return os.path.join(self.directory, f"{number:04d}.arrow")
+
+    def close(self) -> list[str]:
+        """Finish writing; the spill files, each to be read once with `read_spilled`."""
+        for writer in self._writers.values():
+            writer.close()
+        paths = [self._path(number) for number in sorted(self._writers)]
         self._writers.clear()
+        return paths
+
+
+def read_spilled(path: str) -> pa.Table:
+    """A spill file's rows, in the order they were added; the file is removed."""
+    with pa.OSFile(path) as source:  # read, not mapped: mapped pages would count as memory
+        table = ipc.open_stream(source).read_all()
+    os.remove(path)
+    return table
 
 
 def deduplicate(rows: pa.Table) -> tuple[pa.Table, int]:
-    """One row per (symbol, event_time), ordered by them: the first in arrival order wins
-    (the rows come in the order read; the sort is stable)."""
-    if not rows.num_rows:
+    """One row per (symbol, event_time), ordered by them; the first in arrival order wins.
+
+    Rows usually come in order already (one symbol, times increasing): that is checked in one
+    pass, and only rows out of order or repeated pay for the (stable) sort.
+    """
+    count = rows.num_rows
+    if count < 2:
+        return rows, 0
+    symbol = rows["symbol"].combine_chunks()
+    event_time = rows["event_time"].combine_chunks()
+    if _all(pc.equal(symbol[1:], symbol[:-1])) and _all(
+            pc.greater(event_time[1:], event_time[:-1])):
         return rows, 0
     order = pc.sort_indices(rows, sort_keys=[("symbol", "ascending"),
                                              ("event_time", "ascending")])
     rows = rows.take(order)
     symbol = rows["symbol"].combine_chunks()
     event_time = rows["event_time"].combine_chunks()
-    count = rows.num_rows
     changed = pc.or_(pc.not_equal(symbol[1:], symbol[:-1]),
                      pc.not_equal(event_time[1:], event_time[:-1]))
     kept = rows.filter(pa.concat_arrays([pa.array([True]), changed]))
     return kept, count - kept.num_rows
+
+
+def groups(rows: pa.Table) -> Iterator[tuple[str, str, pa.Table]]:
+    """(day, symbol, rows) runs of rows ordered by symbol and event time (zero-copy slices)."""
+    keys = pc.binary_join_element_wise(rows["dt"], rows["symbol"], "/")
+    offset = 0
+    for run in pc.value_counts(keys):  # in order of first appearance: the runs, in order
+        count = run["counts"].as_py()
+        day, symbol = run["values"].as_py().split("/")
+        yield day, symbol, rows.slice(offset, count)
+        offset += count
 
 
 def output_key(settings: Settings, hour: datetime, day: str, symbol: str) -> str:
@@ -494,19 +541,16 @@ def convert_hour(settings: Settings, hour: datetime, s3: Any, glue: Any,
                     quarantine.setdefault(key, []).extend(part.rejected)
                 damaged = damaged or part.damaged
             counts["damaged_files"] += damaged
-        for bucket in spill.buckets_written():
-            rows, duplicates = deduplicate(bucket)
+        # Each spill file (a symbol, or a few) de-duplicated and written on its own; files
+        # in parallel, each with its own memory.
+        finish = lambda path: _write_spilled(settings, hour, s3, path)  # noqa: E731
+        for _, (written, duplicates) in in_order(executor, spill.close(), finish,
+                                                 ahead=settings.workers):
             counts["duplicates"] += duplicates
-            groups = pc.unique(pc.binary_join_element_wise(rows["dt"], rows["symbol"], "/"))
-            for group in sorted(groups.to_pylist()):
-                day, symbol = group.split("/")
-                mask = pc.and_(pc.equal(rows["dt"], day), pc.equal(rows["symbol"], symbol))
-                part = rows.filter(mask)
-                key = output_key(settings, hour, day, symbol)
-                s3.put_object(Bucket=settings.bucket, Key=key, Body=parquet_bytes(part))
+            for key, day, symbol, rows in written:
                 outputs.append(key)
                 partitions.add((day, symbol))
-                counts["rows_written"] += part.num_rows
+                counts["rows_written"] += rows
     for source, rejected in sorted(quarantine.items()):
         key = quarantine_key(settings, hour, source)
         s3.put_object(Bucket=settings.bucket, Key=key, Body=quarantine_document(rejected))
@@ -518,6 +562,19 @@ def convert_hour(settings: Settings, hour: datetime, s3: Any, glue: Any,
                        counts["valid"] + quarantined, counts["rows_written"],
                        counts["duplicates"], quarantined, counts["damaged_files"],
                        counts["line_by_line"], len(outputs), registered)
+
+
+def _write_spilled(settings: Settings, hour: datetime, s3: Any, path: str
+                   ) -> tuple[list[tuple[str, str, str, int]], int]:
+    """De-duplicate one spill file and write its (day, symbol) files; returns what was
+    written, as (key, day, symbol, rows), and the number of duplicates dropped."""
+    rows, duplicates = deduplicate(read_spilled(path))
+    written = []
+    for day, symbol, part in groups(rows):
+        key = output_key(settings, hour, day, symbol)
+        s3.put_object(Bucket=settings.bucket, Key=key, Body=parquet_bytes(part))
+        written.append((key, day, symbol, part.num_rows))
+    return written, duplicates
 
 
 def quarantine_key(settings: Settings, hour: datetime, source: str) -> str:
@@ -568,6 +625,10 @@ def register_partitions(glue: Any, settings: Settings, table: dict[str, Any],
 # --- the run ------------------------------------------------------------------------------------
 
 def run(settings: Settings, s3: Any = None, glue: Any = None) -> dict[str, Any]:
+    # The C allocator gives freed buffers back to the system; Arrow's default pool (mimalloc)
+    # keeps them, and the peak RSS bench/bench_raw_to_parquet.py prints is about 100 MB lower
+    # this way, at the same speed: a 1/16 DPU Glue worker has 1 GB.
+    pa.set_memory_pool(pa.system_memory_pool())
     config = Config(retries={"mode": "standard", "max_attempts": 5},
                     max_pool_connections=max(10, settings.workers * 2))
     s3 = s3 or boto3.client("s3", config=config)

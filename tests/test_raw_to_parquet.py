@@ -323,3 +323,29 @@ def test_the_fast_check_lets_no_invalid_line_through(s3: Any, bucket: str, field
                    s3.get_object(Bucket=bucket, Key=key)["Body"].read().splitlines()]
     assert rejected["line_number"] == 10
     assert rejected["line"] == lines[9].decode().rstrip("\n")
+
+
+def test_the_first_copy_of_a_duplicate_wins(s3: Any, bucket: str):
+    records = records_at(HOUR_MS, 60)
+    later = [r._replace(received_at=r.received_at + 999) for r in records[20:30]]
+    put_raw(s3, bucket, HOUR, "a", lines_of(records[30:] + records[:30]))  # out of order too
+    put_raw(s3, bucket, HOUR, "b", lines_of(later))
+    summary = convert(bucket, "--hour", "2026-11-24T10")
+    assert summary["duplicates"] == 10
+    assert curated_rows(bucket) == expected_rows(records)
+
+
+def test_the_spill_bounds_its_files_and_keeps_every_row(tmp_path: Path):
+    records = records_at(HOUR_MS, 500)  # three symbols
+    rows = job.parse_piece(job.Piece("k", 1, b"".join(lines_of(records)), None)).rows
+    spill = job.Spill(str(tmp_path), max_files=2)
+    spill.add(rows.slice(0, 200))
+    spill.add(rows.slice(200))
+    files = [job.read_spilled(path) for path in spill.close()]
+    assert len(files) == 2  # the third symbol shares a file
+    assert sum(f.num_rows for f in files) == 500
+    for table in files:
+        for symbol in set(table["symbol"].to_pylist()):
+            mine = [r for r in table.to_pylist() if r["symbol"] == symbol]
+            assert [r["event_time"] for r in mine] == sorted(r["event_time"] for r in mine)
+    assert list(tmp_path.iterdir()) == []  # read back and removed
