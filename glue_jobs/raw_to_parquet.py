@@ -65,16 +65,17 @@ from miniticker import (
     SYMBOL_MAX_LENGTH,
     FieldKind,
     InvalidMiniTicker,
+    layout,
     parse_json_line,
 )
 
 logger = logging.getLogger("raw_to_parquet")
 
 DEFAULTS = {
-    "raw_prefix": "raw/miniticker/",
-    "curated_prefix": "curated/miniticker/",
-    "quarantine_prefix": "quarantine/miniticker/",
-    "manifest_prefix": "manifests/raw_to_parquet/",
+    "raw_prefix": layout.RAW_PREFIX,
+    "curated_prefix": layout.CURATED_PREFIX,
+    "quarantine_prefix": layout.QUARANTINE_PREFIX,
+    "manifest_prefix": layout.MANIFEST_PREFIX,
     "database": "crypto_live_db",
     "table": "miniticker",
 }

@@ -19,6 +19,20 @@ from miniticker import POPULAR_SYMBOLS, check_stream_name, stream_name_for
 ENV_KEY = "crypto-live:env"
 STREAMS_KEY = "crypto-live:streams"
 SECRET_NAME_KEY = "crypto-live:secret-name"
+REMOVAL_POLICY_KEY = "crypto-live:removal-policy"
+RAW_TRANSITION_DAYS_KEY = "crypto-live:raw-transition-days"
+RAW_EXPIRATION_DAYS_KEY = "crypto-live:raw-expiration-days"
+RETENTION_DAYS_KEY = "crypto-live:retention-days"
+POINT_IN_TIME_RECOVERY_KEY = "crypto-live:point-in-time-recovery"
+STREAM_MODE_KEY = "crypto-live:stream-mode"
+SHARD_COUNT_KEY = "crypto-live:shard-count"
+FIREHOSE_BUFFER_MB_KEY = "crypto-live:firehose-buffer-mb"
+FIREHOSE_BUFFER_SECONDS_KEY = "crypto-live:firehose-buffer-seconds"
+BATCH_SIZE_KEY = "crypto-live:consumer-batch-size"
+BATCHING_WINDOW_KEY = "crypto-live:consumer-batching-window-seconds"
+RETRY_ATTEMPTS_KEY = "crypto-live:consumer-retry-attempts"
+MAX_RECORD_AGE_KEY = "crypto-live:consumer-max-record-age-seconds"
+PRICE_METRICS_KEY = "crypto-live:price-metrics"
 
 DEFAULT_ENV = "dev"
 DEFAULT_STREAMS = tuple(stream_name_for(symbol) for symbol in POPULAR_SYMBOLS)
@@ -32,11 +46,27 @@ class SettingsError(ValueError):
 
 @dataclass(frozen=True)
 class Settings:
-    """What one environment of crypto-live is deployed with."""
+    """What one environment of crypto-live is deployed with (defaults: the fields' own)."""
 
     env_name: str
     streams: tuple[str, ...]
     secret_name: str
+    #: "retain" keeps the bucket and table (data) when the stack is deleted; "destroy" removes
+    #: them, and empties the bucket first (for short-lived environments).
+    removal_policy: str = "retain"
+    raw_transition_days: int = 30  # raw objects to S3 Standard-IA after this many days
+    raw_expiration_days: int = 365  # and deleted after this many
+    retention_days: int = 1  # DynamoDB items expire this long after their event
+    point_in_time_recovery: bool = True
+    stream_mode: str = "provisioned"  # or "on-demand"
+    shard_count: int = 1  # provisioned mode: 1 MB/s in, far above the whole market's rate
+    firehose_buffer_mb: int = 16
+    firehose_buffer_seconds: int = 300
+    consumer_batch_size: int = 100
+    consumer_batching_window_seconds: int = 5
+    consumer_retry_attempts: int = 3
+    consumer_max_record_age_seconds: int = 3600
+    price_metrics: bool = True
 
     @property
     def stack_name(self) -> str:
@@ -58,7 +88,82 @@ class Settings:
         secret_name = node.try_get_context(SECRET_NAME_KEY) or f"crypto-live-{env_name}.binance_ws"
         if not isinstance(secret_name, str):
             raise SettingsError(f"{SECRET_NAME_KEY} must be a string, got {secret_name!r}")
-        return cls(env_name=env_name, streams=streams, secret_name=secret_name)
+        context = _Context(node)
+        retention = context.integer(RETENTION_DAYS_KEY, cls.retention_days, 1, 3650,
+                                    "retention under one day")
+        transition = context.integer(RAW_TRANSITION_DAYS_KEY, cls.raw_transition_days, 30, 3650,
+                                     "S3 Standard-IA takes objects after 30 days at the earliest")
+        expiration = context.integer(RAW_EXPIRATION_DAYS_KEY, cls.raw_expiration_days,
+                                     transition + 1, 36500, "expiry not after the transition")
+        mode = context.choice(STREAM_MODE_KEY, cls.stream_mode, ("provisioned", "on-demand"))
+        return cls(
+            env_name=env_name, streams=streams, secret_name=secret_name,
+            removal_policy=context.choice(REMOVAL_POLICY_KEY, cls.removal_policy,
+                                          ("retain", "destroy")),
+            raw_transition_days=transition, raw_expiration_days=expiration,
+            retention_days=retention,
+            point_in_time_recovery=context.boolean(POINT_IN_TIME_RECOVERY_KEY,
+                                                   cls.point_in_time_recovery),
+            stream_mode=mode,
+            shard_count=context.integer(SHARD_COUNT_KEY, cls.shard_count, 1, 500,
+                                        "a shard count outside 1..500"),
+            firehose_buffer_mb=context.integer(FIREHOSE_BUFFER_MB_KEY, cls.firehose_buffer_mb,
+                                               1, 128, "Firehose buffers 1..128 MB"),
+            firehose_buffer_seconds=context.integer(
+                FIREHOSE_BUFFER_SECONDS_KEY, cls.firehose_buffer_seconds, 0, 900,
+                "Firehose buffers 0..900 seconds"),
+            consumer_batch_size=context.integer(BATCH_SIZE_KEY, cls.consumer_batch_size, 1,
+                                                10_000, "Kinesis batches hold 1..10,000"),
+            consumer_batching_window_seconds=context.integer(
+                BATCHING_WINDOW_KEY, cls.consumer_batching_window_seconds, 0, 300,
+                "the batching window is 0..300 seconds"),
+            consumer_retry_attempts=context.integer(
+                RETRY_ATTEMPTS_KEY, cls.consumer_retry_attempts, 0, 10_000,
+                "retries are 0..10,000"),
+            consumer_max_record_age_seconds=context.integer(
+                MAX_RECORD_AGE_KEY, cls.consumer_max_record_age_seconds, 60, 604_800,
+                "a record age limit is 60..604,800 seconds"),
+            price_metrics=context.boolean(PRICE_METRICS_KEY, cls.price_metrics),
+        )
+
+
+class _Context:
+    """Typed reads of context values: cdk.json gives JSON types, ``-c key=value`` strings."""
+
+    def __init__(self, node: Node) -> None:
+        self._node = node
+
+    def integer(self, key: str, default: int, low: int, high: int, why: str) -> int:
+        value = self._node.try_get_context(key)
+        if value is None:
+            return default
+        try:
+            number = int(value) if not isinstance(value, bool) else None
+        except (TypeError, ValueError):
+            number = None
+        if number is None or str(number) != str(value).strip():
+            raise SettingsError(f"{key}={value!r} is not a whole number")
+        if not low <= number <= high:
+            raise SettingsError(f"{key}={number}: must be {low}..{high} ({why})")
+        return number
+
+    def boolean(self, key: str, default: bool) -> bool:
+        value = self._node.try_get_context(key)
+        if value is None:
+            return default
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.lower() in ("true", "false"):
+            return value.lower() == "true"
+        raise SettingsError(f"{key}={value!r} is neither true nor false")
+
+    def choice(self, key: str, default: str, choices: tuple[str, ...]) -> str:
+        value = self._node.try_get_context(key)
+        if value is None:
+            return default
+        if value not in choices:
+            raise SettingsError(f"{key}={value!r}: unknown, use one of {', '.join(choices)}")
+        return str(value)
 
 
 def _streams(value: Any) -> tuple[str, ...]:

@@ -7,6 +7,10 @@ from collections.abc import Mapping
 from typing import NamedTuple
 
 SECONDS_PER_DAY = 86_400
+#: The variables the function reads (the CDK app sets them by these names).
+TABLE_NAME = "TABLE_NAME"
+RETENTION_DAYS = "RETENTION_DAYS"
+PRICE_METRICS = "PRICE_METRICS"
 
 
 class ConsumerConfigError(ValueError):
@@ -24,10 +28,10 @@ class ConsumerSettings(NamedTuple):
 
 
 def load(environ: Mapping[str, str] = os.environ) -> ConsumerSettings:
-    table_name = environ.get("TABLE_NAME", "").strip()
+    table_name = environ.get(TABLE_NAME, "").strip()
     if not table_name:
         raise ConsumerConfigError("TABLE_NAME is not set: name the DynamoDB table to write")
-    raw_days = environ.get("RETENTION_DAYS", "1").strip()
+    raw_days = environ.get(RETENTION_DAYS, "1").strip()
     try:
         retention_days = int(raw_days)
     except ValueError:
@@ -35,7 +39,7 @@ def load(environ: Mapping[str, str] = os.environ) -> ConsumerSettings:
             f"RETENTION_DAYS={raw_days!r} is not a whole number of days") from None
     if retention_days < 1:
         raise ConsumerConfigError(f"RETENTION_DAYS={retention_days} is below one day")
-    raw_flag = environ.get("PRICE_METRICS", "true").strip().lower()
+    raw_flag = environ.get(PRICE_METRICS, "true").strip().lower()
     if raw_flag not in ("true", "false"):
         raise ConsumerConfigError(f"PRICE_METRICS={raw_flag!r} is neither true nor false")
     return ConsumerSettings(table_name, retention_days, raw_flag == "true")

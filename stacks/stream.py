@@ -1,0 +1,63 @@
+"""The Kinesis Data Stream between the ingester and its two consumers, and the Firehose delivery
+stream that archives it as gzip JSON lines in hourly prefixes (DESIGN §1, §2.2, §2.3)."""
+
+from __future__ import annotations
+
+from aws_cdk import Duration, RemovalPolicy, Size
+from aws_cdk import aws_kinesis as kinesis
+from aws_cdk import aws_kinesisfirehose as firehose
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_s3 as s3
+from constructs import Construct
+
+from miniticker import layout
+
+LOG_RETENTION = logs.RetentionDays.ONE_MONTH
+
+
+class TickerStream(Construct):
+    """An encrypted stream (one day's retention), and Firehose from it into ``raw/``.
+
+    Firehose takes the records as they are: each is one JSON line ending in a newline, so the
+    objects are JSON lines without a transform. Failed deliveries land under ``raw-errors/``.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        stream_name: str,
+        on_demand: bool,
+        shard_count: int,
+        bucket: s3.IBucket,
+        buffer_size: Size,
+        buffer_interval: Duration,
+        removal_policy: RemovalPolicy,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self.stream = kinesis.Stream(
+            self, "Stream",
+            stream_name=stream_name,
+            encryption=kinesis.StreamEncryption.MANAGED,
+            stream_mode=(kinesis.StreamMode.ON_DEMAND if on_demand
+                         else kinesis.StreamMode.PROVISIONED),
+            shard_count=None if on_demand else shard_count,
+            retention_period=Duration.hours(24),
+            removal_policy=removal_policy,
+        )
+        self.delivery_logs = logs.LogGroup(self, "DeliveryLogs", retention=LOG_RETENTION,
+                                           removal_policy=removal_policy)
+        self.archive = firehose.DeliveryStream(
+            self, "Archive",
+            source=firehose.KinesisStreamSource(self.stream),
+            destination=firehose.S3Bucket(
+                bucket,
+                data_output_prefix=layout.FIREHOSE_RAW_PREFIX,
+                error_output_prefix=layout.FIREHOSE_ERROR_PREFIX,
+                compression=firehose.Compression.GZIP,
+                buffering_size=buffer_size,
+                buffering_interval=buffer_interval,
+                logging_config=firehose.EnableLogging(self.delivery_logs),
+            ),
+        )
