@@ -65,6 +65,7 @@ from miniticker import (
     SYMBOL_MAX_LENGTH,
     FieldKind,
     InvalidMiniTicker,
+    catalog,
     layout,
     parse_json_line,
 )
@@ -89,7 +90,7 @@ HOUR_FORMAT = "%Y-%m-%dT%H"
 
 #: The Parquet file's columns: every contract field but ``symbol``, which is a partition (in the
 #: path, as ``dt``): decimals exact, epoch milliseconds as UTC timestamps.
-PARTITION_KEYS = ("dt", "symbol")
+PARTITION_KEYS = catalog.CURATED_PARTITION_KEYS
 DECIMAL_TYPE = pa.decimal128(DECIMAL_PRECISION, DECIMAL_SCALE)
 TIMESTAMP_TYPE = pa.timestamp("ms", tz="UTC")
 _ARROW_TYPES = {FieldKind.TEXT: pa.string(), FieldKind.EPOCH_MILLIS: TIMESTAMP_TYPE,
@@ -108,16 +109,6 @@ _EPOCHS = tuple(f.name for f in FIELDS if f.kind is FieldKind.EPOCH_MILLIS)
 _FAST_SYMBOL = f"^[A-Z0-9]{{1,{SYMBOL_MAX_LENGTH}}}$"
 _ISO_SHAPE = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{3}Z$"
 MILLIS_PER_DAY = 86_400_000
-
-HIVE_TYPES = {FieldKind.TEXT: "string", FieldKind.EPOCH_MILLIS: "timestamp",
-              FieldKind.DECIMAL: f"decimal({DECIMAL_PRECISION},{DECIMAL_SCALE})"}
-
-
-def catalog_columns() -> list[dict[str, str]]:
-    """The Glue table's columns (partition keys apart), for the CDK app and the tests."""
-    return [{"Name": f.name, "Type": HIVE_TYPES[f.kind], "Comment": f.doc[:255]}
-            for f in FIELDS if f.name not in PARTITION_KEYS]
-
 
 # --- settings -------------------------------------------------------------------------------
 

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_cdk import CfnOutput, Duration, RemovalPolicy, Size, Stack
+from aws_cdk import Aws, CfnOutput, Duration, RemovalPolicy, Size, Stack
+from aws_cdk import aws_iam as iam
 from constructs import Construct
 
+from miniticker import layout
+
+from .catalog_etl import CatalogAndEtl
 from .consumer import Consumer
 from .settings import Settings
 from .storage import Storage
@@ -56,8 +60,28 @@ class CryptoLiveStack(Stack):
             max_record_age=Duration.seconds(settings.consumer_max_record_age_seconds),
             removal_policy=removal,
         )
+        etl = CatalogAndEtl(
+            self, "CatalogAndEtl",
+            name_prefix=prefix,
+            database_name=settings.database_name,
+            bucket=storage.bucket,
+            schedule=settings.etl_schedule,
+            removal_policy=removal,
+        )
+
         # Grants at the wiring site: each role gets the actions it uses on its resources only.
         storage.table.grant(consumer.function, "dynamodb:BatchWriteItem")
+        etl.scripts.grant_read(etl.role)
+        storage.bucket.grant_read(etl.role, f"{layout.RAW_PREFIX}*")
+        for writes in (layout.CURATED_PREFIX, layout.QUARANTINE_PREFIX, layout.MANIFEST_PREFIX):
+            storage.bucket.grant_read_write(etl.role, f"{writes}*")
+        etl.role.add_to_policy(iam.PolicyStatement(
+            actions=["glue:GetTable", "glue:BatchCreatePartition"],
+            resources=etl.catalog_arns))
+        etl.role.add_to_policy(iam.PolicyStatement(
+            actions=["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"],
+            resources=[f"arn:{Aws.PARTITION}:logs:{Aws.REGION}:{Aws.ACCOUNT_ID}:log-group:"
+                       "/aws-glue/python-jobs/*"]))
 
         outputs = {
             "StreamConfigSecretName": (stream_config.secret.secret_name,
@@ -72,6 +96,9 @@ class CryptoLiveStack(Stack):
                                      "Lambda writing the stream into the table"),
             "ConsumerFailureQueueUrl": (consumer.failed_batches.queue_url,
                                         "Batches the consumer gave up on"),
+            "GlueDatabaseName": (settings.database_name, "Glue database of both tables"),
+            "GlueJobName": (etl.job.ref, "raw_to_parquet; start it by hand for a backfill"),
+            "AthenaWorkGroup": (etl.workgroup.ref, "Athena workgroup with the named queries"),
         }
         for name, (value, description) in outputs.items():
             CfnOutput(self, name, value=value, description=description)

@@ -6,14 +6,18 @@ A Lambda function or a Glue job ships its own package next to the record contrac
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import re
 import shutil
+import zipfile
 from pathlib import Path
 from typing import Any
 
 import jsii
 from aws_cdk import AssetHashType, BundlingOptions, DockerImage, ILocalBundling
 from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_s3_deployment as s3deploy
 
 REPO = Path(__file__).resolve().parents[1]
 _IGNORED = shutil.ignore_patterns("__pycache__", "*.pyc", "requirements.txt", "README.md")
@@ -54,3 +58,57 @@ def pinned_version(requirements: Path, package: str) -> str:
         if found:
             return found.group(1)
     raise ValueError(f"{package} is not pinned with == in {requirements}")
+
+
+def write_wheel(package: Path, directory: Path, version: str) -> str:
+    """A pure-Python wheel of ``package`` in ``directory``; returns the file's name.
+
+    Glue's Python 3.9 shell takes libraries as wheels (``--extra-py-files``) and installs them
+    with pip, which checks the file name and the hashes in RECORD.
+    """
+    name = package.name
+    dist_info = f"{name}-{version}.dist-info"
+    files = {f"{name}/{p.relative_to(package).as_posix()}": p.read_bytes()
+             for p in sorted(package.rglob("*.py"))}
+    files[f"{dist_info}/METADATA"] = (
+        f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n").encode()
+    files[f"{dist_info}/WHEEL"] = (
+        b"Wheel-Version: 1.0\nGenerator: crypto-live\nRoot-Is-Purelib: true\n"
+        b"Tag: py3-none-any\n")
+    record = [f"{path},sha256={_digest(data)},{len(data)}" for path, data in files.items()]
+    files[f"{dist_info}/RECORD"] = ("\n".join([*record, f"{dist_info}/RECORD,,"]) + "\n").encode()
+    filename = f"{name}-{version}-py3-none-any.whl"
+    # Fixed timestamps: the same sources make the same bytes, so the asset hash is stable.
+    with zipfile.ZipFile(directory / filename, "w", zipfile.ZIP_DEFLATED) as wheel:
+        for path, data in files.items():
+            wheel.writestr(zipfile.ZipInfo(path, date_time=(1980, 1, 1, 0, 0, 0)), data,
+                           compress_type=zipfile.ZIP_DEFLATED)
+    return filename
+
+
+def _digest(data: bytes) -> str:
+    return base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
+
+
+@jsii.implements(ILocalBundling)
+class _GlueJobFiles:
+    def __init__(self, script: Path, version: str) -> None:
+        self.script = script
+        self.version = version
+
+    def try_bundle(self, output_dir: str, options: Any) -> bool:
+        shutil.copy(self.script, Path(output_dir) / self.script.name)
+        write_wheel(REPO / "miniticker", Path(output_dir), self.version)
+        return True
+
+
+def glue_job_files(script: Path, contract_version: str) -> s3deploy.ISource:
+    """A deployment source holding the job's script and the contract as a wheel."""
+    return s3deploy.Source.asset(str(script.parent), asset_hash_type=AssetHashType.OUTPUT,
+                                 bundling=BundlingOptions(
+                                     image=DockerImage.from_registry(
+                                         "public.ecr.aws/docker/library/python:3.13-slim"),
+                                     # jsii.implements: mypy cannot see the interface
+                                     local=_GlueJobFiles(  # type: ignore[arg-type]
+                                         script, contract_version),
+                                 ))

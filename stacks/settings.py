@@ -33,11 +33,15 @@ BATCHING_WINDOW_KEY = "crypto-live:consumer-batching-window-seconds"
 RETRY_ATTEMPTS_KEY = "crypto-live:consumer-retry-attempts"
 MAX_RECORD_AGE_KEY = "crypto-live:consumer-max-record-age-seconds"
 PRICE_METRICS_KEY = "crypto-live:price-metrics"
+DATABASE_NAME_KEY = "crypto-live:database-name"
+ETL_SCHEDULE_KEY = "crypto-live:etl-schedule"
 
 DEFAULT_ENV = "dev"
 DEFAULT_STREAMS = tuple(stream_name_for(symbol) for symbol in POPULAR_SYMBOLS)
 
 _ENV_NAME = re.compile(r"[a-z][a-z0-9-]{0,15}")
+_DATABASE_NAME = re.compile(r"[a-z][a-z0-9_]{0,254}")
+_SCHEDULE = re.compile(r"(cron|rate)\(.+\)")
 
 
 class SettingsError(ValueError):
@@ -67,6 +71,10 @@ class Settings:
     consumer_retry_attempts: int = 3
     consumer_max_record_age_seconds: int = 3600
     price_metrics: bool = True
+    database_name: str = ""  # default crypto_live_<env>: DESIGN's crypto_live_db, per environment
+    #: When the Glue job runs (an EventBridge-style cron, UTC): a quarter past every hour, when
+    #: Firehose (buffering at most 15 minutes) has flushed the hour before.
+    etl_schedule: str = "cron(15 * * * ? *)"
 
     @property
     def stack_name(self) -> str:
@@ -124,6 +132,11 @@ class Settings:
                 MAX_RECORD_AGE_KEY, cls.consumer_max_record_age_seconds, 60, 604_800,
                 "a record age limit is 60..604,800 seconds"),
             price_metrics=context.boolean(PRICE_METRICS_KEY, cls.price_metrics),
+            database_name=context.text(DATABASE_NAME_KEY,
+                                       f"crypto_live_{env_name.replace('-', '_')}",
+                                       _DATABASE_NAME, "lower-case letters, digits and '_'"),
+            etl_schedule=context.text(ETL_SCHEDULE_KEY, cls.etl_schedule, _SCHEDULE,
+                                      "cron(...) or rate(...)"),
         )
 
 
@@ -156,6 +169,14 @@ class _Context:
         if isinstance(value, str) and value.lower() in ("true", "false"):
             return value.lower() == "true"
         raise SettingsError(f"{key}={value!r} is neither true nor false")
+
+    def text(self, key: str, default: str, pattern: re.Pattern[str], shape: str) -> str:
+        value = self._node.try_get_context(key)
+        if value is None:
+            return default
+        if not isinstance(value, str) or not pattern.fullmatch(value):
+            raise SettingsError(f"{key}={value!r}: expected {shape}")
+        return value
 
     def choice(self, key: str, default: str, choices: tuple[str, ...]) -> str:
         value = self._node.try_get_context(key)

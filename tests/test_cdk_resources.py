@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -10,8 +13,10 @@ import pytest
 from aws_cdk.assertions import Match, Template
 
 from app import build
-from miniticker import layout
+from miniticker import FIELDS, layout
 from stacks.settings import SettingsError
+
+REPO = Path(__file__).resolve().parents[1]
 
 
 def synth(**context: Any) -> Template:
@@ -187,8 +192,112 @@ def test_the_consumer_may_only_batch_write_its_table(template: Template):
     ({"raw_expiration_days": 20}, "crypto-live:raw-expiration-days=20"),
     ({"point_in_time_recovery": "yes"}, "neither true nor false"),
     ({"consumer_batch_size": 20_000}, "crypto-live:consumer-batch-size=20000"),
+    ({"database_name": "crypto-live"}, "crypto-live:database-name='crypto-live'"),
+    ({"etl_schedule": "hourly"}, "crypto-live:etl-schedule='hourly'"),
 ])
 def test_bad_resource_settings_name_the_key(context: dict[str, Any], words: str):
     with pytest.raises(SettingsError) as caught:
         synth(**context)
     assert words in str(caught.value)
+
+
+def columns_of(table: dict[str, Any]) -> list[tuple[str, str]]:
+    descriptor = table["Properties"]["TableInput"]["StorageDescriptor"]
+    return [(c["Name"], c["Type"]) for c in descriptor["Columns"]]
+
+
+def test_the_glue_tables_take_their_columns_from_the_contract(template: Template):
+    curated = only(template, "AWS::Glue::Table", TableInput=Match.object_like(
+        {"Name": "miniticker"}))
+    raw = only(template, "AWS::Glue::Table", TableInput=Match.object_like(
+        {"Name": "raw_miniticker"}))
+    kinds = {f.name: f.kind for f in FIELDS}
+    assert [name for name, _ in columns_of(curated)] == [
+        f.name for f in FIELDS if f.name != "symbol"]
+    assert {name: hive for name, hive in columns_of(curated)} == {
+        name: {"TEXT": "string", "EPOCH_MILLIS": "timestamp", "DECIMAL": "decimal(38,8)"}[
+            kinds[name].name] for name, _ in columns_of(curated)}
+    assert [k["Name"] for k in curated["Properties"]["TableInput"]["PartitionKeys"]] == [
+        "dt", "symbol"]
+    assert curated["Properties"]["TableInput"]["StorageDescriptor"]["SerdeInfo"][
+        "SerializationLibrary"].endswith("ParquetHiveSerDe")
+    assert [name for name, _ in columns_of(raw)] == [f.name for f in FIELDS]
+    raw_input = raw["Properties"]["TableInput"]
+    assert raw_input["Parameters"]["projection.enabled"] == "true"
+    assert raw_input["Parameters"]["projection.hour.range"] == "0,23"
+    assert [k["Name"] for k in raw_input["PartitionKeys"]] == ["dt", "hour"]
+    assert raw_input["StorageDescriptor"]["SerdeInfo"]["SerializationLibrary"] == (
+        "org.openx.data.jsonserde.JsonSerDe")
+    database = only(template, "AWS::Glue::Database")["Properties"]["DatabaseInput"]
+    assert database["Name"] == "crypto_live_dev"
+
+
+def test_the_glue_job_runs_the_repository_script_on_a_schedule(template: Template):
+    job = only(template, "AWS::Glue::Job")["Properties"]
+    assert job["Command"]["Name"] == "pythonshell"
+    assert job["Command"]["PythonVersion"] == "3.9"
+    assert job["MaxCapacity"] == 0.0625
+    assert job["ExecutionProperty"] == {"MaxConcurrentRuns": 4}
+    arguments = job["DefaultArguments"]
+    assert arguments["library-set"] == "analytics"
+    assert arguments["--additional-python-modules"] == "pyarrow==21.0.0"
+    assert arguments["--database"] == "crypto_live_dev"
+    assert "miniticker-1-py3-none-any.whl" in str(arguments["--extra-py-files"])
+    assert "raw_to_parquet.py" in str(job["Command"]["ScriptLocation"])
+    trigger = only(template, "AWS::Glue::Trigger")["Properties"]
+    assert (trigger["Type"], trigger["Schedule"], trigger["StartOnCreation"]) == (
+        "SCHEDULED", "cron(15 * * * ? *)", True)
+    hourly = only(synth(etl_schedule="rate(2 hours)"), "AWS::Glue::Trigger")["Properties"]
+    assert hourly["Schedule"] == "rate(2 hours)"
+
+
+def test_the_job_files_hold_the_script_and_an_installable_contract_wheel(tmp_path: Path):
+    app = cdk.App(context={"aws:cdk:enable-asset-metadata": True})
+    build(app)
+    assembly = app.synth()
+    wheels = list(Path(assembly.directory).rglob("miniticker-1-py3-none-any.whl"))
+    assert wheels
+    folder = wheels[0].parent
+    assert (folder / "raw_to_parquet.py").read_bytes() == (
+        REPO / "glue_jobs" / "raw_to_parquet.py").read_bytes()
+    installed = subprocess.run(
+        [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-index",
+         "--target", str(tmp_path / "site"), str(wheels[0])],
+        capture_output=True, text=True, check=False)
+    assert installed.returncode == 0, installed.stderr
+    site = str(tmp_path / "site")
+    check = subprocess.run([sys.executable, "-I", "-c", f"import sys; sys.path.insert(0, {site!r})"
+                            "; import miniticker.catalog; print(miniticker.__file__)"],
+                           cwd=tmp_path, capture_output=True, text=True, check=False)
+    assert str(tmp_path / "site") in check.stdout, check.stderr
+
+
+def test_athena_enforces_encrypted_results_and_keeps_the_named_queries(template: Template):
+    workgroup = only(template, "AWS::Athena::WorkGroup")["Properties"]
+    configuration = workgroup["WorkGroupConfiguration"]
+    assert configuration["EnforceWorkGroupConfiguration"] is True
+    assert configuration["ResultConfiguration"]["EncryptionConfiguration"] == {
+        "EncryptionOption": "SSE_S3"}
+    assert layout.ATHENA_RESULTS_PREFIX in str(configuration["ResultConfiguration"])
+    queries = template.find_resources("AWS::Athena::NamedQuery")
+    names = sorted(q["Properties"]["Name"] for q in queries.values())
+    assert names == ["1-minute OHLC per symbol", "latest price per symbol"]
+    for query in queries.values():
+        assert '"crypto_live_dev"."miniticker"' in query["Properties"]["QueryString"]
+
+
+def test_the_job_role_reads_raw_and_writes_only_its_own_prefixes(template: Template):
+    roles = template.find_resources("AWS::IAM::Role", {"Properties": Match.object_like({
+        "AssumeRolePolicyDocument": Match.object_like({"Statement": [Match.object_like({
+            "Principal": {"Service": "glue.amazonaws.com"}})]})})})
+    (role_id,) = roles
+    statements = [s for p in template.find_resources("AWS::IAM::Policy").values()
+                  if {"Ref": role_id} in p["Properties"]["Roles"]
+                  for s in p["Properties"]["PolicyDocument"]["Statement"]]
+    writes = [s for s in statements if "s3:PutObject" in s["Action"]]
+    written = json.dumps([s["Resource"] for s in writes])
+    for prefix in (layout.CURATED_PREFIX, layout.QUARANTINE_PREFIX, layout.MANIFEST_PREFIX):
+        assert prefix in written
+    assert layout.RAW_PREFIX not in written
+    glue_actions = [s["Action"] for s in statements if "glue:" in str(s["Action"])]
+    assert glue_actions == [["glue:GetTable", "glue:BatchCreatePartition"]]

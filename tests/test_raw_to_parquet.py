@@ -22,6 +22,7 @@ import pytest
 from glue_jobs import raw_to_parquet as job
 from market_sim import POPULAR, MarketDataGenerator
 from miniticker import FIELDS, FieldKind, MiniTicker, normalize, to_json_line
+from miniticker.catalog import curated_columns
 
 REPO = Path(__file__).resolve().parents[1]
 HOUR = datetime(2026, 11, 24, 10, tzinfo=timezone.utc)
@@ -55,7 +56,7 @@ def catalog(glue: Any, bucket: str) -> str:
         "Name": "miniticker", "TableType": "EXTERNAL_TABLE",
         "PartitionKeys": [{"Name": "dt", "Type": "string"}, {"Name": "symbol", "Type": "string"}],
         "StorageDescriptor": {
-            "Columns": job.catalog_columns(),
+            "Columns": curated_columns(),
             "Location": f"s3://{bucket}/curated/miniticker/",
             "InputFormat": "org.apache.hadoop.hive.ql.io.parquet.MapredParquetInputFormat",
             "OutputFormat": "org.apache.hadoop.hive.ql.io.parquet.MapredParquetOutputFormat",

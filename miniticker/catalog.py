@@ -1,0 +1,32 @@
+"""The Glue Data Catalog's view of the record (DESIGN §2.6): table columns from ``FIELDS``.
+
+The CDK app defines the tables with these columns and the Glue job registers partitions of the
+curated one; neither copies a field list.
+"""
+
+
+from .record import DECIMAL_PRECISION, DECIMAL_SCALE, FIELDS, FieldKind
+
+#: The curated Parquet dataset: partition columns, in path order (not stored in the files).
+CURATED_PARTITION_KEYS = ("dt", "symbol")
+#: The raw JSON lines: Firehose's hour prefixes.
+RAW_PARTITION_KEYS = ("dt", "hour")
+
+# Curated files hold exact decimals and UTC timestamps; raw lines hold the decimal strings
+# and epoch milliseconds as they travel.
+_CURATED_TYPES = {FieldKind.TEXT: "string", FieldKind.EPOCH_MILLIS: "timestamp",
+                  FieldKind.DECIMAL: f"decimal({DECIMAL_PRECISION},{DECIMAL_SCALE})"}
+_RAW_TYPES = {FieldKind.TEXT: "string", FieldKind.EPOCH_MILLIS: "bigint",
+              FieldKind.DECIMAL: "string"}
+
+
+def curated_columns() -> list[dict[str, str]]:
+    """The curated table's columns (its partition keys apart), as Glue takes them."""
+    return [{"Name": f.name, "Type": _CURATED_TYPES[f.kind], "Comment": f.doc[:255]}
+            for f in FIELDS if f.name not in CURATED_PARTITION_KEYS]
+
+
+def raw_columns() -> list[dict[str, str]]:
+    """The raw JSON table's columns, every field as it is stored in a line."""
+    return [{"Name": f.name, "Type": _RAW_TYPES[f.kind], "Comment": f.doc[:255]}
+            for f in FIELDS]

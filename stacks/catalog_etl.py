@@ -1,0 +1,207 @@
+"""The Glue catalog of both datasets, the raw_to_parquet job and its schedule, and Athena
+(DESIGN §2.6, §3.3): tables whose columns come from the contract, no crawler."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_cdk import Aws, RemovalPolicy
+from aws_cdk import aws_athena as athena
+from aws_cdk import aws_glue as glue
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_s3_deployment as s3deploy
+from constructs import Construct
+
+from miniticker import catalog, layout
+
+from .packaging import REPO, glue_job_files, pinned_version
+
+JOB_SCRIPT = REPO / "glue_jobs" / "raw_to_parquet.py"
+CONTRACT_WHEEL_VERSION = "1"  # the key is fixed; each deploy overwrites it
+SCRIPTS_PREFIX = "glue/"
+CURATED_TABLE = "miniticker"
+RAW_TABLE = "raw_miniticker"
+JOB_CAPACITY_DPU = 0.0625  # 1/16 DPU: 1 GB of memory, which the job stays well under
+JOB_TIMEOUT_MINUTES = 60
+MAX_CONCURRENT_RUNS = 4  # hours of a backfill may run side by side
+RESULTS_CUTOFF_BYTES = 10 * 1024**3  # an Athena query scanning more is cancelled
+
+LATEST_PRICES = """-- Latest price of every symbol (from the curated dataset, last two days).
+SELECT symbol,
+       max_by(close_price, event_time) AS close_price,
+       max(event_time) AS event_time
+FROM "{database}"."{table}"
+WHERE dt >= date_format(current_date - INTERVAL '1' DAY, '%Y-%m-%d')
+GROUP BY symbol
+ORDER BY symbol
+"""
+
+MINUTE_OHLC = """-- 1-minute OHLC of one symbol over a time range; run with three execution
+-- parameters: the symbol, then the start and end as 'YYYY-MM-DD HH:MM:SS' (UTC).
+SELECT date_trunc('minute', event_time) AS minute,
+       min_by(close_price, event_time) AS open,
+       max(close_price) AS high,
+       min(close_price) AS low,
+       max_by(close_price, event_time) AS close,
+       count(*) AS events
+FROM "{database}"."{table}"
+WHERE symbol = ?
+  AND event_time >= CAST(? AS timestamp) AND event_time < CAST(? AS timestamp)
+  AND dt BETWEEN date_format(CAST(? AS timestamp), '%Y-%m-%d')
+             AND date_format(CAST(? AS timestamp), '%Y-%m-%d')
+GROUP BY 1
+ORDER BY 1
+"""
+
+
+class CatalogAndEtl(Construct):
+    """Database, a JSON table over ``raw/`` (partition projection: queryable as Firehose
+    writes), a Parquet table over ``curated/`` (the job registers its partitions), the Python
+    shell job with the contract as a wheel, its scheduled trigger, and an Athena workgroup
+    with named queries."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        name_prefix: str,
+        database_name: str,
+        bucket: s3.IBucket,
+        schedule: str,
+        removal_policy: RemovalPolicy,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self.database_name = database_name
+        database = glue.CfnDatabase(self, "Database", catalog_id=Aws.ACCOUNT_ID, database_input={
+            "name": database_name, "description": "crypto-live: Binance mini-tickers"})
+        self.raw_table = self._table(
+            RAW_TABLE, columns=catalog.raw_columns(), partition_keys=catalog.RAW_PARTITION_KEYS,
+            bucket=bucket, prefix=layout.RAW_PREFIX, json_lines=True, parameters={
+            "classification": "json", "compressionType": "gzip",
+            # Partition projection: every Firehose hour is queryable without registration.
+            "projection.enabled": "true",
+            "projection.dt.type": "date", "projection.dt.format": "yyyy-MM-dd",
+            "projection.dt.range": "2024-01-01,NOW", "projection.dt.interval": "1",
+            "projection.dt.interval.unit": "DAYS",
+            "projection.hour.type": "integer", "projection.hour.range": "0,23",
+            "projection.hour.digits": "2",
+            "storage.location.template":
+                f"s3://{bucket.bucket_name}/{layout.RAW_PREFIX}dt=${{dt}}/hour=${{hour}}/",
+            })
+        self.curated_table = self._table(
+            CURATED_TABLE, columns=catalog.curated_columns(),
+            partition_keys=catalog.CURATED_PARTITION_KEYS, bucket=bucket,
+            prefix=layout.CURATED_PREFIX,
+            parameters={"classification": "parquet", "parquet.compression": "SNAPPY"})
+        for table in (self.raw_table, self.curated_table):
+            table.node.add_dependency(database)
+
+        # The job's files at fixed keys: Glue's pip needs a wheel's own file name.
+        self.scripts = s3.Bucket(
+            self, "Scripts", block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
+            encryption=s3.BucketEncryption.S3_MANAGED, enforce_ssl=True,
+            removal_policy=RemovalPolicy.DESTROY, auto_delete_objects=True)
+        deployment = s3deploy.BucketDeployment(
+            self, "JobFiles", destination_bucket=self.scripts,
+            destination_key_prefix=SCRIPTS_PREFIX,
+            sources=[glue_job_files(JOB_SCRIPT, CONTRACT_WHEEL_VERSION)])
+
+        self.role = iam.Role(self, "JobRole", assumed_by=iam.ServicePrincipal("glue.amazonaws.com"),
+                             description="raw_to_parquet: raw hours in, curated Parquet out")
+        scripts = f"s3://{self.scripts.bucket_name}/{SCRIPTS_PREFIX}"
+        wheel = f"miniticker-{CONTRACT_WHEEL_VERSION}-py3-none-any.whl"
+        self.job = glue.CfnJob(
+            self, "Job",
+            name=f"{name_prefix}-raw-to-parquet",
+            description="Raw gzip JSON lines of an hour into curated Snappy Parquet",
+            role=self.role.role_arn,
+            command=glue.CfnJob.JobCommandProperty(
+                name="pythonshell", python_version="3.9",
+                script_location=scripts + JOB_SCRIPT.name),
+            glue_version="3.0",
+            max_capacity=JOB_CAPACITY_DPU,
+            timeout=JOB_TIMEOUT_MINUTES,
+            max_retries=1,
+            execution_property=glue.CfnJob.ExecutionPropertyProperty(
+                max_concurrent_runs=MAX_CONCURRENT_RUNS),
+            default_arguments={
+                "--bucket": bucket.bucket_name,
+                "--database": database_name,
+                "--table": CURATED_TABLE,
+                "--extra-py-files": scripts + wheel,
+                "--additional-python-modules":
+                    f"pyarrow=={pinned_version(REPO / 'requirements.txt', 'pyarrow')}",
+                "library-set": "analytics",
+            },
+        )
+        self.job.node.add_dependency(deployment)
+        self.trigger = glue.CfnTrigger(
+            self, "Schedule", type="SCHEDULED", schedule=schedule, start_on_creation=True,
+            description="Convert the hour that just ended (Firehose has flushed it by then)",
+            actions=[glue.CfnTrigger.ActionProperty(job_name=self.job.ref)])
+
+        self.workgroup = athena.CfnWorkGroup(
+            self, "WorkGroup", name=name_prefix, recursive_delete_option=True,
+            description="crypto-live queries; results encrypted under athena-results/",
+            work_group_configuration=athena.CfnWorkGroup.WorkGroupConfigurationProperty(
+                enforce_work_group_configuration=True,
+                publish_cloud_watch_metrics_enabled=True,
+                bytes_scanned_cutoff_per_query=RESULTS_CUTOFF_BYTES,
+                result_configuration=athena.CfnWorkGroup.ResultConfigurationProperty(
+                    output_location=f"s3://{bucket.bucket_name}/{layout.ATHENA_RESULTS_PREFIX}",
+                    encryption_configuration=athena.CfnWorkGroup.EncryptionConfigurationProperty(
+                        encryption_option="SSE_S3"))))
+        self.workgroup.apply_removal_policy(removal_policy)
+        for query_id, name, sql in (("LatestPrices", "latest price per symbol", LATEST_PRICES),
+                                    ("MinuteOhlc", "1-minute OHLC per symbol", MINUTE_OHLC)):
+            query = athena.CfnNamedQuery(
+                self, query_id, name=name, database=database_name,
+                work_group=self.workgroup.ref,
+                query_string=sql.format(database=database_name, table=CURATED_TABLE))
+            query.node.add_dependency(self.workgroup)
+
+    def _table(self, name: str, *, columns: list[dict[str, str]],
+               partition_keys: tuple[str, ...], bucket: s3.IBucket, prefix: str,
+               parameters: dict[str, str], json_lines: bool = False) -> glue.CfnTable:
+        if json_lines:
+            formats: dict[str, Any] = {"input_format": "org.apache.hadoop.mapred.TextInputFormat",
+                       "output_format":
+                           "org.apache.hadoop.hive.ql.io.HiveIgnoreKeyTextOutputFormat",
+                       "serde_info": glue.CfnTable.SerdeInfoProperty(
+                           serialization_library="org.openx.data.jsonserde.JsonSerDe")}
+        else:
+            formats = {"input_format":
+                           "org.apache.hadoop.hive.ql.io.parquet.MapredParquetInputFormat",
+                       "output_format":
+                           "org.apache.hadoop.hive.ql.io.parquet.MapredParquetOutputFormat",
+                       "serde_info": glue.CfnTable.SerdeInfoProperty(
+                           serialization_library=
+                           "org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe")}
+        return glue.CfnTable(
+            self, name.title().replace("_", ""), catalog_id=Aws.ACCOUNT_ID,
+            database_name=self.database_name,
+            table_input=glue.CfnTable.TableInputProperty(
+                name=name, table_type="EXTERNAL_TABLE", parameters=parameters,
+                partition_keys=[glue.CfnTable.ColumnProperty(name=key, type="string")
+                                for key in partition_keys],
+                storage_descriptor=glue.CfnTable.StorageDescriptorProperty(
+                    location=f"s3://{bucket.bucket_name}/{prefix}",
+                    columns=[glue.CfnTable.ColumnProperty(
+                        name=c["Name"], type=c["Type"], comment=c["Comment"])
+                        for c in columns],
+                    **formats)))
+
+    def table_arn(self, table: str) -> str:
+        return (f"arn:{Aws.PARTITION}:glue:{Aws.REGION}:{Aws.ACCOUNT_ID}:table/"
+                f"{self.database_name}/{table}")
+
+    @property
+    def catalog_arns(self) -> list[str]:
+        """What registering partitions of the curated table touches (catalog, database, table)."""
+        base = f"arn:{Aws.PARTITION}:glue:{Aws.REGION}:{Aws.ACCOUNT_ID}"
+        return [f"{base}:catalog", f"{base}:database/{self.database_name}",
+                self.table_arn(CURATED_TABLE)]
+
+
