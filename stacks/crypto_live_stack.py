@@ -12,6 +12,7 @@ from miniticker import layout
 
 from .catalog_etl import CatalogAndEtl
 from .consumer import Consumer
+from .ingest_service import IngestService
 from .settings import Settings
 from .storage import Storage
 from .stream import TickerStream
@@ -60,6 +61,12 @@ class CryptoLiveStack(Stack):
             max_record_age=Duration.seconds(settings.consumer_max_record_age_seconds),
             removal_policy=removal,
         )
+        ingest = IngestService(
+            self, "Ingest",
+            stream_name=stream.stream.stream_name,
+            secret_arn=stream_config.secret.secret_arn,
+            removal_policy=removal,
+        )
         etl = CatalogAndEtl(
             self, "CatalogAndEtl",
             name_prefix=prefix,
@@ -70,6 +77,8 @@ class CryptoLiveStack(Stack):
         )
 
         # Grants at the wiring site: each role gets the actions it uses on its resources only.
+        stream.stream.grant_write(ingest.task_definition.task_role)
+        stream_config.secret.grant_read(ingest.task_definition.task_role)
         storage.table.grant(consumer.function, "dynamodb:BatchWriteItem")
         etl.scripts.grant_read(etl.role)
         storage.bucket.grant_read(etl.role, f"{layout.RAW_PREFIX}*")
@@ -96,6 +105,9 @@ class CryptoLiveStack(Stack):
                                      "Lambda writing the stream into the table"),
             "ConsumerFailureQueueUrl": (consumer.failed_batches.queue_url,
                                         "Batches the consumer gave up on"),
+            "IngestClusterName": (ingest.cluster.cluster_name, "ECS cluster of the ingester"),
+            "IngestServiceName": (ingest.service.service_name, "ECS service (one task)"),
+            "IngestLogGroup": (ingest.log_group.log_group_name, "Ingester logs and metrics"),
             "GlueDatabaseName": (settings.database_name, "Glue database of both tables"),
             "GlueJobName": (etl.job.ref, "raw_to_parquet; start it by hand for a backfill"),
             "AthenaWorkGroup": (etl.workgroup.ref, "Athena workgroup with the named queries"),

@@ -301,3 +301,69 @@ def test_the_job_role_reads_raw_and_writes_only_its_own_prefixes(template: Templ
     assert layout.RAW_PREFIX not in written
     glue_actions = [s["Action"] for s in statements if "glue:" in str(s["Action"])]
     assert glue_actions == [["glue:GetTable", "glue:BatchCreatePartition"]]
+
+
+def test_the_ingest_task_is_one_small_arm64_fargate_task(template: Template):
+    task = only(template, "AWS::ECS::TaskDefinition")["Properties"]
+    assert task["RuntimePlatform"] == {"CpuArchitecture": "ARM64",
+                                       "OperatingSystemFamily": "LINUX"}
+    assert (task["Cpu"], task["Memory"]) == ("256", "512")
+    (container,) = task["ContainerDefinitions"]
+    assert container["StopTimeout"] == 60
+    assert container["HealthCheck"]["Command"] == [
+        "CMD", "python", "-m", "ingest.healthcheck", "--max-age", "30"]
+    environment = {e["Name"]: e["Value"] for e in container["Environment"]}
+    assert environment["FLUSH_TIMEOUT_SECONDS"] == "45"  # inside the stop timeout
+    assert {"BINANCE_SECRET_ID", "KINESIS_STREAM_NAME"} <= set(environment)
+    assert container["LogConfiguration"]["LogDriver"] == "awslogs"
+    service = only(template, "AWS::ECS::Service")["Properties"]
+    assert service["DesiredCount"] == 1
+    assert service["LaunchType"] == "FARGATE"
+    deployment = service["DeploymentConfiguration"]
+    assert (deployment["MinimumHealthyPercent"], deployment["MaximumPercent"]) == (100, 200)
+    assert deployment["DeploymentCircuitBreaker"] == {"Enable": True, "Rollback": True}
+    network = service["NetworkConfiguration"]["AwsvpcConfiguration"]
+    assert network["AssignPublicIp"] == "ENABLED"
+    cluster = only(template, "AWS::ECS::Cluster")["Properties"]
+    assert cluster["ClusterSettings"] == [{"Name": "containerInsights", "Value": "enabled"}]
+
+
+def test_the_network_has_no_nat_gateway_and_takes_nothing_in(template: Template):
+    assert not template.find_resources("AWS::EC2::NatGateway")
+    subnets = template.find_resources("AWS::EC2::Subnet")
+    assert all(s["Properties"]["MapPublicIpOnLaunch"] for s in subnets.values())
+    group = only(template, "AWS::EC2::SecurityGroup")["Properties"]
+    assert "SecurityGroupIngress" not in group
+    assert [rule["CidrIp"] for rule in group["SecurityGroupEgress"]] == ["0.0.0.0/0"]
+    assert only(template, "AWS::EC2::FlowLog")["Properties"]["TrafficType"] == "REJECT"
+
+
+def test_the_ingest_role_may_put_records_and_read_its_secret_only(template: Template):
+    (task,) = template.find_resources("AWS::ECS::TaskDefinition").values()
+    role = task["Properties"]["TaskRoleArn"]["Fn::GetAtt"][0]
+    statements = [s for p in template.find_resources("AWS::IAM::Policy").values()
+                  if {"Ref": role} in p["Properties"]["Roles"]
+                  for s in p["Properties"]["PolicyDocument"]["Statement"]]
+    actions = sorted(a for s in statements for a in (
+        s["Action"] if isinstance(s["Action"], list) else [s["Action"]]))
+    assert "kinesis:PutRecords" in actions
+    assert "secretsmanager:GetSecretValue" in actions
+    assert not [a for a in actions if a.startswith(("dynamodb:", "s3:", "glue:"))]
+
+
+def test_the_image_is_built_from_the_ingest_dockerfile_with_its_context_filter():
+    app = cdk.App()
+    stack = build(app)
+    assembly = app.synth()
+    manifest = json.loads(next(Path(assembly.directory).glob(
+        f"{stack.artifact_id}.assets.json")).read_text())
+    (image,) = manifest["dockerImages"].values()
+    assert image["source"]["dockerFile"] == "ingest/Dockerfile"
+    assert image["source"]["platform"] == "linux/arm64"
+    context = Path(assembly.directory, image["source"]["directory"])
+    shipped = sorted(p.relative_to(context).as_posix() for p in context.rglob("*")
+                     if p.is_file())
+    assert {"ingest/service.py", "miniticker/record.py"} <= set(shipped)
+    assert {"ingest/Dockerfile", "ingest/Dockerfile.dockerignore", "constraints.txt"} <= set(
+        shipped)
+    assert not [p for p in shipped if p.startswith((".venv/", "tests/", "node_modules/"))]

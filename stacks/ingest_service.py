@@ -1,0 +1,111 @@
+"""The ingest service on Fargate (DESIGN §3.1, §3.4): one task, public subnets, no NAT gateway."""
+
+from __future__ import annotations
+
+from aws_cdk import Duration, IgnoreMode, RemovalPolicy
+from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_ecr_assets as ecr_assets
+from aws_cdk import aws_ecs as ecs
+from aws_cdk import aws_logs as logs
+from constructs import Construct
+
+from ingest.config import SETTINGS
+
+from .packaging import REPO
+
+DOCKERFILE = REPO / "ingest" / "Dockerfile"
+LOG_RETENTION = logs.RetentionDays.ONE_MONTH
+#: ECS sends SIGTERM, waits this long, then SIGKILL; the service flushes in FLUSH_MARGIN less.
+STOP_TIMEOUT = Duration.seconds(60)
+FLUSH_MARGIN_SECONDS = 15
+HEARTBEAT_MAX_AGE_SECONDS = 30
+
+
+def docker_context_filter() -> list[str]:
+    """The build context filter kept beside the Dockerfile (one definition for docker and CDK),
+    plus the Dockerfile and that filter themselves: CDK stages the filtered context, and the
+    build at deploy time needs both in it."""
+    ignore_file = DOCKERFILE.with_name(DOCKERFILE.name + ".dockerignore")
+    patterns = [line.strip() for line in ignore_file.read_text().splitlines()
+                if line.strip() and not line.startswith("#")]
+    return [*patterns, *(f"!{p.relative_to(REPO).as_posix()}" for p in (DOCKERFILE, ignore_file))]
+
+
+def _env(name: str, value: str) -> tuple[str, str]:
+    if name not in SETTINGS:  # the service's own list of settings: a typo fails synthesis
+        raise KeyError(f"the ingest service has no setting {name}")
+    return name, value
+
+
+class IngestService(Construct):
+    """The websocket ingester as an ECS service of one ARM64 Fargate task.
+
+    One task: two would ingest every event twice. Deployments start the new task before
+    stopping the old one (the overlap's duplicates are dropped downstream) and roll back when
+    the new one fails its health check. The VPC has public subnets only, so the task reaches
+    Binance and AWS without a NAT gateway; its security group takes no inbound traffic.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        stream_name: str,
+        secret_arn: str,
+        removal_policy: RemovalPolicy,
+        cpu: int = 256,
+        memory_mib: int = 512,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self.vpc = ec2.Vpc(
+            self, "Vpc", max_azs=2, nat_gateways=0,
+            subnet_configuration=[ec2.SubnetConfiguration(
+                name="public", subnet_type=ec2.SubnetType.PUBLIC, cidr_mask=24)])
+        flow_logs = logs.LogGroup(self, "FlowLogs", retention=LOG_RETENTION,
+                                  removal_policy=removal_policy)
+        self.vpc.add_flow_log("Rejected", traffic_type=ec2.FlowLogTrafficType.REJECT,
+                              destination=ec2.FlowLogDestination.to_cloud_watch_logs(flow_logs))
+        self.security_group = ec2.SecurityGroup(
+            self, "EgressOnly", vpc=self.vpc, allow_all_outbound=True,
+            description="crypto-live ingest: outbound to Binance and AWS only, nothing inbound")
+        self.cluster = ecs.Cluster(self, "Cluster", vpc=self.vpc,
+                                   container_insights_v2=ecs.ContainerInsights.ENABLED)
+        self.task_definition = ecs.FargateTaskDefinition(
+            self, "Task", cpu=cpu, memory_limit_mib=memory_mib,
+            runtime_platform=ecs.RuntimePlatform(
+                cpu_architecture=ecs.CpuArchitecture.ARM64,
+                operating_system_family=ecs.OperatingSystemFamily.LINUX))
+        self.log_group = logs.LogGroup(self, "Logs", retention=LOG_RETENTION,
+                                       removal_policy=removal_policy)
+        flush = STOP_TIMEOUT.to_seconds() - FLUSH_MARGIN_SECONDS
+        self.container = self.task_definition.add_container(
+            "ingest",
+            image=ecs.ContainerImage.from_asset(
+                str(REPO), file=str(DOCKERFILE.relative_to(REPO)),
+                exclude=docker_context_filter(), ignore_mode=IgnoreMode.DOCKER,
+                platform=ecr_assets.Platform.LINUX_ARM64),
+            logging=ecs.LogDrivers.aws_logs(stream_prefix="ingest", log_group=self.log_group),
+            environment=dict([
+                _env("KINESIS_STREAM_NAME", stream_name),
+                _env("BINANCE_SECRET_ID", secret_arn),
+                _env("FLUSH_TIMEOUT_SECONDS", str(int(flush))),
+                _env("LOG_LEVEL", "INFO"),
+            ]),
+            health_check=ecs.HealthCheck(
+                command=["CMD", "python", "-m", "ingest.healthcheck", "--max-age",
+                         str(HEARTBEAT_MAX_AGE_SECONDS)],
+                interval=Duration.seconds(15), timeout=Duration.seconds(5), retries=3,
+                start_period=Duration.seconds(30)),
+            stop_timeout=STOP_TIMEOUT,
+        )
+        self.service = ecs.FargateService(
+            self, "Service", cluster=self.cluster, task_definition=self.task_definition,
+            desired_count=1,
+            assign_public_ip=True,
+            vpc_subnets=ec2.SubnetSelection(subnet_type=ec2.SubnetType.PUBLIC),
+            security_groups=[self.security_group],
+            min_healthy_percent=100,
+            max_healthy_percent=200,
+            circuit_breaker=ecs.DeploymentCircuitBreaker(enable=True, rollback=True),
+        )
