@@ -7,6 +7,7 @@ import os
 
 import aws_cdk as cdk
 
+from stacks import nag
 from stacks.crypto_live_stack import CryptoLiveStack
 from stacks.settings import Settings
 
@@ -29,4 +30,5 @@ def build(app: cdk.App) -> CryptoLiveStack:
 if __name__ == "__main__":
     app = cdk.App()
     build(app)
+    nag.check(app)  # an unacknowledged cdk-nag finding stops synthesis
     app.synth()

@@ -30,6 +30,7 @@ from .streams import (
     POPULAR_SYMBOLS,
     check_stream_name,
     stream_name_for,
+    symbol_of_stream,
 )
 from .timestamps import iso_from_millis
 
@@ -63,5 +64,6 @@ __all__ = [
     "parse_json_line",
     "split_message",
     "stream_name_for",
+    "symbol_of_stream",
     "to_json_line",
 ]

@@ -23,6 +23,13 @@ def stream_name_for(symbol: str) -> str:
     return symbol.lower() + MINI_TICKER_SUFFIX
 
 
+def symbol_of_stream(name: str) -> str:
+    """``btcusdt@miniTicker`` -> ``BTCUSDT`` (the inverse of `stream_name_for`)."""
+    if not name.endswith(MINI_TICKER_SUFFIX) or name == ALL_MARKET_STREAM:
+        raise ValueError(f"{name!r} is not one symbol's mini-ticker stream")
+    return name[: -len(MINI_TICKER_SUFFIX)].upper()
+
+
 def check_stream_name(name: str) -> str:
     """Return a subscribable mini-ticker stream name, or raise ``ValueError`` saying why not.
 

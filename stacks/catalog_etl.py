@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_cdk import Aws, RemovalPolicy
+from aws_cdk import Aws, RemovalPolicy, Stack
 from aws_cdk import aws_athena as athena
 from aws_cdk import aws_glue as glue
 from aws_cdk import aws_iam as iam
@@ -15,6 +15,7 @@ from constructs import Construct
 
 from miniticker import catalog, layout
 
+from .nag import GRANT_ACTIONS, acknowledge, arn_finding, cdk_assets_finding
 from .packaging import REPO, glue_job_files, pinned_version
 
 JOB_SCRIPT = REPO / "glue_jobs" / "raw_to_parquet.py"
@@ -69,6 +70,7 @@ class CatalogAndEtl(Construct):
         name_prefix: str,
         database_name: str,
         bucket: s3.IBucket,
+        access_logs: s3.IBucket,
         schedule: str,
         removal_policy: RemovalPolicy,
     ) -> None:
@@ -102,6 +104,8 @@ class CatalogAndEtl(Construct):
         self.scripts = s3.Bucket(
             self, "Scripts", block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
             encryption=s3.BucketEncryption.S3_MANAGED, enforce_ssl=True,
+            server_access_logs_bucket=access_logs, server_access_logs_prefix="glue-scripts/",
+            # Only deployable files, rewritten by every deploy: nothing to keep.
             removal_policy=RemovalPolicy.DESTROY, auto_delete_objects=True)
         deployment = s3deploy.BucketDeployment(
             self, "JobFiles", destination_bucket=self.scripts,
@@ -137,6 +141,22 @@ class CatalogAndEtl(Construct):
             },
         )
         self.job.node.add_dependency(deployment)
+        acknowledge(self.job, "GL1", "Glue security configurations apply to Spark jobs, not to "
+                    "Python shell jobs; the job's logs stay in CloudWatch Logs' default encryption")
+        acknowledge(self.job, "GL3", "Python shell jobs have no job bookmarks to encrypt; each "
+                    "run is told its hour")
+        # aws-cdk-lib's own BucketDeployment handler: its runtime and role are the library's.
+        handler = next(child for child in Stack.of(self).node.children
+                       if child.node.id.startswith("Custom::CDKBucketDeployment"))
+        acknowledge(handler, "L1", "The runtime of aws-cdk-lib's BucketDeployment handler is "
+                    "set by the library version, pinned in requirements.txt")
+        acknowledge(handler, "IAM4", "aws-cdk-lib's BucketDeployment handler uses the basic "
+                    "Lambda execution policy by design",
+                    "Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/"
+                    "AWSLambdaBasicExecutionRole")
+        acknowledge(handler, "IAM5", "aws-cdk-lib's BucketDeployment handler reads the CDK "
+                    "asset and writes the scripts bucket with the library's grant action groups",
+                    *GRANT_ACTIONS, arn_finding(self.scripts, "/*"), cdk_assets_finding(self))
         self.trigger = glue.CfnTrigger(
             self, "Schedule", type="SCHEDULED", schedule=schedule, start_on_creation=True,
             description="Convert the hour that just ended (Firehose has flushed it by then)",
@@ -156,11 +176,10 @@ class CatalogAndEtl(Construct):
         self.workgroup.apply_removal_policy(removal_policy)
         for query_id, name, sql in (("LatestPrices", "latest price per symbol", LATEST_PRICES),
                                     ("MinuteOhlc", "1-minute OHLC per symbol", MINUTE_OHLC)):
-            query = athena.CfnNamedQuery(
+            athena.CfnNamedQuery(
                 self, query_id, name=name, database=database_name,
-                work_group=self.workgroup.ref,
+                work_group=self.workgroup.ref,  # a Ref: created after the workgroup
                 query_string=sql.format(database=database_name, table=CURATED_TABLE))
-            query.node.add_dependency(self.workgroup)
 
     def _table(self, name: str, *, columns: list[dict[str, str]],
                partition_keys: tuple[str, ...], bucket: s3.IBucket, prefix: str,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kinesis as kinesis
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_lambda_event_sources as sources
@@ -14,6 +15,7 @@ from constructs import Construct
 from lambdas.consumer import settings as consumer_settings
 from lambdas.consumer.observability import NAMESPACE, SERVICE
 
+from .nag import acknowledge
 from .packaging import REPO, pinned_version, python_packages
 
 RUNTIME = lambda_.Runtime.PYTHON_3_14
@@ -53,12 +55,20 @@ class Consumer(Construct):
                                            "aws-lambda-powertools"))))
         self.log_group = logs.LogGroup(self, "Logs", retention=logs.RetentionDays.ONE_MONTH,
                                        removal_policy=removal_policy)
+        # Its own role: writes to its own log group, instead of the managed basic execution
+        # policy (logs anywhere in the account).
+        self.role = iam.Role(self, "Role", assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+                             description="crypto-live consumer Lambda")
+        self.log_group.grant_write(self.role)
+        acknowledge(self.role, "IAM5", "X-Ray's PutTraceSegments and PutTelemetryRecords take "
+                    "no resource ARN, and active tracing needs them", "Resource::*")
         self.function = lambda_.Function(
             self, "Function",
             description="crypto-live: Kinesis mini-tickers to the DynamoDB table",
             runtime=RUNTIME,
             architecture=ARCHITECTURE,
             handler="consumer.handler.handler",
+            role=self.role,
             code=python_packages(CONSUMER_DIR),
             layers=[powertools],
             memory_size=512,
@@ -80,6 +90,8 @@ class Consumer(Construct):
             retention_period=Duration.days(14),
             removal_policy=removal_policy,
         )
+        acknowledge(self.failed_batches, "SQS3", "This queue is the event source mapping's "
+                    "on-failure destination: it is the dead-letter queue of the consumer")
         self.function.add_event_source(sources.KinesisEventSource(
             stream,
             starting_position=lambda_.StartingPosition.TRIM_HORIZON,

@@ -13,10 +13,15 @@ from miniticker import layout
 from .catalog_etl import CatalogAndEtl
 from .consumer import Consumer
 from .ingest_service import IngestService
+from .monitoring import Monitoring
+from .nag import GRANT_ACTIONS, acknowledge, arn_finding
 from .settings import Settings
 from .storage import Storage
 from .stream import TickerStream
 from .stream_config import StreamConfig
+
+#: Where Glue's Python shell jobs log (Glue creates the groups on first use).
+GLUE_LOG_GROUPS = "/aws-glue/python-jobs/"
 
 
 class CryptoLiveStack(Stack):
@@ -72,8 +77,26 @@ class CryptoLiveStack(Stack):
             name_prefix=prefix,
             database_name=settings.database_name,
             bucket=storage.bucket,
+            access_logs=storage.access_logs,
             schedule=settings.etl_schedule,
             removal_policy=removal,
+        )
+
+        monitoring = Monitoring(
+            self, "Monitoring",
+            name_prefix=prefix,
+            stream=stream.stream,
+            archive=stream.archive,
+            consumer=consumer.function,
+            failures=consumer.failed_batches,
+            table=storage.table,
+            ingest_service=ingest.service,
+            glue_job_name=etl.job.ref,
+            symbols=settings.symbols,
+            streams=settings.streams,
+            no_data_minutes=settings.no_data_minutes,
+            firehose_buffer_seconds=settings.firehose_buffer_seconds,
+            alarm_email=settings.alarm_email,
         )
 
         # Grants at the wiring site: each role gets the actions it uses on its resources only.
@@ -90,7 +113,16 @@ class CryptoLiveStack(Stack):
         etl.role.add_to_policy(iam.PolicyStatement(
             actions=["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"],
             resources=[f"arn:{Aws.PARTITION}:logs:{Aws.REGION}:{Aws.ACCOUNT_ID}:log-group:"
-                       "/aws-glue/python-jobs/*"]))
+                       f"{GLUE_LOG_GROUPS}*"]))
+        acknowledge(etl.role, "IAM5", "The job reads every object under raw/ and writes under "
+                    "its own prefixes (grant action groups limited to those prefixes), reads its "
+                    "scripts, and logs to Glue's Python shell log groups",
+                    *GRANT_ACTIONS, arn_finding(etl.scripts, "/*"),
+                    *(arn_finding(storage.bucket, f"/{prefix}*") for prefix in (
+                        layout.RAW_PREFIX, layout.CURATED_PREFIX, layout.QUARANTINE_PREFIX,
+                        layout.MANIFEST_PREFIX)),
+                    "Resource::arn:<AWS::Partition>:logs:<AWS::Region>:<AWS::AccountId>:"
+                    f"log-group:{GLUE_LOG_GROUPS}*")
 
         outputs = {
             "StreamConfigSecretName": (stream_config.secret.secret_name,
@@ -111,6 +143,11 @@ class CryptoLiveStack(Stack):
             "GlueDatabaseName": (settings.database_name, "Glue database of both tables"),
             "GlueJobName": (etl.job.ref, "raw_to_parquet; start it by hand for a backfill"),
             "AthenaWorkGroup": (etl.workgroup.ref, "Athena workgroup with the named queries"),
+            "OperationsDashboard": (monitoring.operations.dashboard_name,
+                                    "CloudWatch dashboard of the pipeline"),
+            "PricesDashboard": (monitoring.prices.dashboard_name,
+                                "CloudWatch dashboard of close prices"),
+            "AlarmTopicArn": (monitoring.topic.topic_arn, "SNS topic the alarms notify"),
         }
         for name, (value, description) in outputs.items():
             CfnOutput(self, name, value=value, description=description)

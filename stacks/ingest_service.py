@@ -11,6 +11,7 @@ from constructs import Construct
 
 from ingest.config import SETTINGS
 
+from .nag import acknowledge
 from .packaging import REPO
 
 DOCKERFILE = REPO / "ingest" / "Dockerfile"
@@ -99,6 +100,12 @@ class IngestService(Construct):
                 start_period=Duration.seconds(30)),
             stop_timeout=STOP_TIMEOUT,
         )
+        acknowledge(self.task_definition, "ECS2", "Plain configuration (stream name, secret "
+                    "ARN, timeouts, log level); the stream list is read from Secrets Manager at "
+                    "start and no secret is in the environment")
+        execution_role = self.task_definition.obtain_execution_role()
+        acknowledge(execution_role, "IAM5", "ecr:GetAuthorizationToken takes no resource ARN; "
+                    "the execution role needs it to pull the image", "Resource::*")
         self.service = ecs.FargateService(
             self, "Service", cluster=self.cluster, task_definition=self.task_definition,
             desired_count=1,

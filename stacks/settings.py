@@ -13,7 +13,13 @@ from typing import Any
 
 from constructs import Node
 
-from miniticker import POPULAR_SYMBOLS, check_stream_name, stream_name_for
+from miniticker import (
+    ALL_MARKET_STREAM,
+    POPULAR_SYMBOLS,
+    check_stream_name,
+    stream_name_for,
+    symbol_of_stream,
+)
 
 #: Context keys, in one place; cdk.json and the README document them.
 ENV_KEY = "crypto-live:env"
@@ -35,6 +41,8 @@ MAX_RECORD_AGE_KEY = "crypto-live:consumer-max-record-age-seconds"
 PRICE_METRICS_KEY = "crypto-live:price-metrics"
 DATABASE_NAME_KEY = "crypto-live:database-name"
 ETL_SCHEDULE_KEY = "crypto-live:etl-schedule"
+ALARM_EMAIL_KEY = "crypto-live:alarm-email"
+NO_DATA_MINUTES_KEY = "crypto-live:no-data-minutes"
 
 DEFAULT_ENV = "dev"
 DEFAULT_STREAMS = tuple(stream_name_for(symbol) for symbol in POPULAR_SYMBOLS)
@@ -42,6 +50,7 @@ DEFAULT_STREAMS = tuple(stream_name_for(symbol) for symbol in POPULAR_SYMBOLS)
 _ENV_NAME = re.compile(r"[a-z][a-z0-9-]{0,15}")
 _DATABASE_NAME = re.compile(r"[a-z][a-z0-9_]{0,254}")
 _SCHEDULE = re.compile(r"(cron|rate)\(.+\)")
+_EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 
 
 class SettingsError(ValueError):
@@ -75,6 +84,13 @@ class Settings:
     #: When the Glue job runs (an EventBridge-style cron, UTC): a quarter past every hour, when
     #: Firehose (buffering at most 15 minutes) has flushed the hour before.
     etl_schedule: str = "cron(15 * * * ? *)"
+    alarm_email: str | None = None  # subscribed to the alarm topic when set
+    no_data_minutes: int = 10  # alarm when no event reached Kinesis for this long
+
+    @property
+    def symbols(self) -> tuple[str, ...]:
+        """The symbols of the configured single-symbol streams (for the price dashboard)."""
+        return tuple(symbol_of_stream(s) for s in self.streams if s != ALL_MARKET_STREAM)
 
     @property
     def stack_name(self) -> str:
@@ -137,6 +153,9 @@ class Settings:
                                        _DATABASE_NAME, "lower-case letters, digits and '_'"),
             etl_schedule=context.text(ETL_SCHEDULE_KEY, cls.etl_schedule, _SCHEDULE,
                                       "cron(...) or rate(...)"),
+            alarm_email=context.text(ALARM_EMAIL_KEY, "", _EMAIL, "an e-mail address") or None,
+            no_data_minutes=context.integer(NO_DATA_MINUTES_KEY, cls.no_data_minutes, 1, 1440,
+                                            "1..1440 minutes"),
         )
 
 

@@ -3,6 +3,7 @@ stream that archives it as gzip JSON lines in hourly prefixes (DESIGN §1, §2.2
 
 from __future__ import annotations
 
+import aws_cdk as cdk
 from aws_cdk import Duration, RemovalPolicy, Size
 from aws_cdk import aws_kinesis as kinesis
 from aws_cdk import aws_kinesisfirehose as firehose
@@ -11,6 +12,8 @@ from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from miniticker import layout
+
+from .nag import GRANT_ACTIONS, acknowledge, arn_finding
 
 LOG_RETENTION = logs.RetentionDays.ONE_MONTH
 
@@ -61,3 +64,13 @@ class TickerStream(Construct):
                 logging_config=firehose.EnableLogging(self.delivery_logs),
             ),
         )
+        acknowledge(self.archive, "KDF1", "Firehose cannot apply its own encryption when a "
+                    "Kinesis stream is its source; records are encrypted in the stream (KMS) "
+                    "and in the bucket (SSE-S3)")
+        acknowledge(self.archive, "IAM5", "Firehose's S3 destination construct grants "
+                    "read/write on the bucket's objects; its prefixes keep its writes under "
+                    "raw/ and raw-errors/", *GRANT_ACTIONS, arn_finding(bucket, "/*"))
+        cdk.Validations.of(cdk.Stack.of(self)).acknowledge(cdk.Acknowledgment(
+            id="CloudFormation-Validate::W7001",
+            reason="aws-cdk-lib's Firehose module adds a mapping of its service CIDR blocks by "
+                   "region to every stack using it; this stack has no use for it"))

@@ -9,6 +9,8 @@ from aws_cdk import RemovalPolicy, SecretValue
 from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import Construct
 
+from .nag import acknowledge
+
 
 class StreamConfig(Construct):
     """Holds ``{"streams": [...]}``; operators edit it, the ingester reads it at start.
@@ -40,3 +42,5 @@ class StreamConfig(Construct):
             ),
             removal_policy=removal_policy,
         )
+        acknowledge(self.secret, "SMG4", "The secret holds the list of Binance streams to "
+                    "subscribe to, edited by operators; it is not a credential to rotate")

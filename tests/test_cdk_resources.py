@@ -13,7 +13,7 @@ import pytest
 from aws_cdk.assertions import Match, Template
 
 from app import build
-from miniticker import FIELDS, layout
+from miniticker import FIELDS, POPULAR_SYMBOLS, layout
 from stacks.settings import SettingsError
 
 REPO = Path(__file__).resolve().parents[1]
@@ -38,7 +38,8 @@ def only(template: Template, kind: str, **where: Any) -> dict[str, Any]:
 
 
 def data_bucket(template: Template) -> dict[str, Any]:
-    return only(template, "AWS::S3::Bucket", LoggingConfiguration=Match.any_value())
+    return only(template, "AWS::S3::Bucket", LoggingConfiguration={
+        "DestinationBucketName": Match.any_value(), "LogFilePrefix": "data/"})
 
 
 def test_the_data_bucket_is_private_encrypted_and_ages_raw_data(template: Template):
@@ -367,3 +368,74 @@ def test_the_image_is_built_from_the_ingest_dockerfile_with_its_context_filter()
     assert {"ingest/Dockerfile", "ingest/Dockerfile.dockerignore", "constraints.txt"} <= set(
         shipped)
     assert not [p for p in shipped if p.startswith((".venv/", "tests/", "node_modules/"))]
+
+
+def dashboard_body(template: Template, name: str) -> str:
+    dashboard = only(template, "AWS::CloudWatch::Dashboard", DashboardName=name)
+    return json.dumps(dashboard["Properties"]["DashboardBody"])
+
+
+def test_alarms_cover_the_pipeline_and_notify_the_topic(template: Template):
+    alarms = template.find_resources("AWS::CloudWatch::Alarm")
+    by_metric = {}
+    for alarm in alarms.values():
+        properties = alarm["Properties"]
+        assert properties["AlarmActions"]
+        assert properties["OKActions"]
+        assert "Ref" in json.dumps(properties["AlarmActions"])
+        name = properties.get("MetricName") or json.dumps(properties.get("Metrics"))
+        by_metric[name] = properties
+    assert by_metric["IteratorAge"]["Threshold"] == 60_000
+    assert by_metric["DeliveryToS3.DataFreshness"]["Threshold"] == 3 * 300 + 300
+    assert by_metric["Errors"]["Threshold"] == 0
+    assert by_metric["ApproximateNumberOfMessagesVisible"]["Threshold"] == 0
+    no_events = by_metric["EventsPut"]
+    assert (no_events["Namespace"], no_events["Period"], no_events["Threshold"],
+            no_events["ComparisonOperator"], no_events["TreatMissingData"]) == (
+        "CryptoLive", 600, 1, "LessThanThreshold", "breaching")
+    running = by_metric["RunningTaskCount"]
+    assert (running["Namespace"], running["ComparisonOperator"]) == (
+        "ECS/ContainerInsights", "LessThanThreshold")
+    expressions = [p for k, p in by_metric.items() if k.startswith("[")]
+    assert any("WriteThrottleEvents" in json.dumps(p) for p in expressions)
+    assert any("TriggeredRules" in json.dumps(p) for p in expressions)  # Glue runs failing
+    assert len(alarms) == 8
+    topic = only(template, "AWS::SNS::Topic")["Properties"]
+    assert "KmsMasterKeyId" in topic
+    key = only(template, "AWS::KMS::Key")["Properties"]
+    assert key["EnableKeyRotation"] is True
+    assert "cloudwatch.amazonaws.com" in json.dumps(key["KeyPolicy"])
+    assert not template.find_resources("AWS::SNS::Subscription")
+    mailed = synth(alarm_email="ops@example.com", no_data_minutes=30)
+    subscription = only(mailed, "AWS::SNS::Subscription")["Properties"]
+    assert (subscription["Protocol"], subscription["Endpoint"]) == ("email", "ops@example.com")
+    assert only(mailed, "AWS::CloudWatch::Alarm", MetricName="EventsPut")[
+        "Properties"]["Period"] == 1800
+
+
+def test_the_dashboards_chart_every_part_and_every_configured_symbol(template: Template):
+    operations = dashboard_body(template, "crypto-live-dev-operations")
+    for metric in ("EventsReceived", "EventsPut", "EventsSpilled", "Reconnects", "GapSeconds",
+                   "MalformedFrames", "LagMilliseconds", "IncomingRecords",
+                   "GetRecords.IteratorAgeMilliseconds", "DeliveryToS3.DataFreshness",
+                   "DeliveryToS3.Success", "Invocations", "Errors", "Duration", "IteratorAge",
+                   "WriteThrottleEvents", "ConsumedWriteCapacityUnits", "TriggeredRules",
+                   "ApproximateNumberOfMessagesVisible", "RecordsIn", "EndToEndLatency"):
+        assert f'\\"{metric}\\"' in operations, metric
+    prices = dashboard_body(template, "crypto-live-dev-prices")
+    for symbol in POPULAR_SYMBOLS:
+        assert f"{symbol} close" in prices
+    assert "SEARCH(" not in prices
+    market = dashboard_body(synth(streams=["btcusdt@miniTicker", "!miniTicker@arr"]),
+                            "crypto-live-dev-prices")
+    assert "BTCUSDT close" in market
+    assert "SEARCH(" in market  # the whole market cannot be listed: a search expression
+
+
+def test_every_name_an_operator_needs_is_an_output(template: Template):
+    outputs = template.to_json()["Outputs"]
+    for name in ("DataBucketName", "TableName", "StreamName", "ArchiveDeliveryStreamName",
+                 "ConsumerFunctionName", "GlueJobName", "GlueDatabaseName", "AthenaWorkGroup",
+                 "OperationsDashboard", "PricesDashboard", "AlarmTopicArn",
+                 "IngestClusterName", "IngestServiceName", "StreamConfigSecretName"):
+        assert name in outputs, name

@@ -1,0 +1,217 @@
+"""Dashboards and alarms for operators (DESIGN §1): the monitoring construct receives the
+others' resources and reads their metrics; it changes none of them."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from aws_cdk import Duration
+from aws_cdk import aws_cloudwatch as cw
+from aws_cdk import aws_cloudwatch_actions as cw_actions
+from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_ecs as ecs
+from aws_cdk import aws_events as events
+from aws_cdk import aws_events_targets as targets
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kinesis as kinesis
+from aws_cdk import aws_kinesisfirehose as firehose
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_sns as sns
+from aws_cdk import aws_sns_subscriptions as subscriptions
+from aws_cdk import aws_sqs as sqs
+from constructs import Construct
+
+from ingest.observability import NAMESPACE as INGEST_NAMESPACE
+from ingest.observability import SERVICE as INGEST_SERVICE
+from ingest.observability import MetricName as IngestMetric
+from lambdas.consumer.observability import NAMESPACE as CONSUMER_NAMESPACE
+from lambdas.consumer.observability import SERVICE as CONSUMER_SERVICE
+from lambdas.consumer.observability import MetricName as ConsumerMetric
+from miniticker import ALL_MARKET_STREAM
+
+MINUTE = Duration.minutes(1)
+ITERATOR_AGE_ALARM_MS = 60_000  # the consumer a minute behind the stream
+WIDTH = 12  # half of a dashboard row
+
+
+class Monitoring(Construct):
+    """An operations dashboard, a price dashboard, and alarms to an encrypted SNS topic."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        name_prefix: str,
+        stream: kinesis.IStream,
+        archive: firehose.IDeliveryStream,
+        consumer: lambda_.IFunction,
+        failures: sqs.IQueue,
+        table: dynamodb.ITable,
+        ingest_service: ecs.FargateService,
+        glue_job_name: str,
+        symbols: Sequence[str],
+        streams: Sequence[str],
+        no_data_minutes: int,
+        firehose_buffer_seconds: int,
+        alarm_email: str | None,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        # Alarms and EventBridge publish to an encrypted topic only with a key that lets them.
+        key = kms.Key(self, "AlarmKey", enable_key_rotation=True,
+                      description="crypto-live alarm topic")
+        for publisher in ("cloudwatch.amazonaws.com", "events.amazonaws.com"):
+            key.grant_encrypt_decrypt(iam.ServicePrincipal(publisher))
+        self.topic = sns.Topic(self, "Alarms", display_name=f"{name_prefix} alarms",
+                               master_key=key, enforce_ssl=True)
+        if alarm_email:
+            self.topic.add_subscription(subscriptions.EmailSubscription(alarm_email))
+
+        ingest = {name: _ingest_metric(name) for name in (
+            IngestMetric.EVENTS_RECEIVED, IngestMetric.EVENTS_PUT, IngestMetric.PUT_FAILURES,
+            IngestMetric.EVENTS_SPILLED, IngestMetric.RECONNECTS, IngestMetric.GAP_SECONDS,
+            IngestMetric.MALFORMED_FRAMES, IngestMetric.BACKLOG)}
+        running_tasks = cw.Metric(
+            namespace="ECS/ContainerInsights", metric_name="RunningTaskCount",
+            dimensions_map={"ClusterName": ingest_service.cluster.cluster_name,
+                            "ServiceName": ingest_service.service_name},
+            statistic="Minimum", period=MINUTE)
+        iterator_age = consumer.metric("IteratorAge", statistic="Maximum", period=MINUTE)
+        freshness = archive.metric("DeliveryToS3.DataFreshness", statistic="Maximum",
+                                   period=Duration.minutes(5))
+        dlq_depth = failures.metric_approximate_number_of_messages_visible(
+            statistic="Maximum", period=MINUTE)
+        throttles = cw.MathExpression(
+            expression="reads + writes", period=MINUTE, label="throttle events",
+            using_metrics={
+                "reads": table.metric("ReadThrottleEvents", statistic="Sum", period=MINUTE),
+                "writes": table.metric("WriteThrottleEvents", statistic="Sum", period=MINUTE)})
+        glue_runs = {state: self._glue_outcome(glue_job_name, state)
+                     for state in ("SUCCEEDED", "FAILED", "TIMEOUT")}
+
+        self.alarms = [
+            self._alarm("ConsumerBehind", iterator_age, ITERATOR_AGE_ALARM_MS, periods=5,
+                        description="The consumer Lambda is more than a minute behind the stream"),
+            self._alarm("ArchiveStale", freshness, 3 * firehose_buffer_seconds + 300, periods=1,
+                        description="Firehose has not delivered the oldest record to S3"),
+            self._alarm("ConsumerErrors", consumer.metric_errors(period=Duration.minutes(5)), 0,
+                        periods=1, description="The consumer Lambda failed an invocation"),
+            self._alarm("FailedBatches", dlq_depth, 0, periods=1,
+                        description="Records the consumer gave up on wait in the queue"),
+            self._alarm("TableThrottled", throttles, 0, periods=5,
+                        description="DynamoDB throttled reads or writes"),
+            self._alarm("NoEventsPut", ingest[IngestMetric.EVENTS_PUT].with_(
+                            period=Duration.minutes(no_data_minutes)), 1, periods=1,
+                        comparison=cw.ComparisonOperator.LESS_THAN_THRESHOLD,
+                        missing=cw.TreatMissingData.BREACHING,
+                        description=f"No event reached Kinesis for {no_data_minutes} minutes"),
+            self._alarm("IngestNotRunning", running_tasks, 1, periods=3,
+                        comparison=cw.ComparisonOperator.LESS_THAN_THRESHOLD,
+                        missing=cw.TreatMissingData.BREACHING,
+                        description="The ingest task is not running"),
+            self._alarm("EtlFailed", cw.MathExpression(
+                expression="failed + timeout", period=Duration.hours(1), label="failed runs",
+                using_metrics={"failed": glue_runs["FAILED"], "timeout": glue_runs["TIMEOUT"]}),
+                0, periods=1, description="A raw_to_parquet run failed or timed out"),
+        ]
+
+        self.operations = cw.Dashboard(self, "Operations",
+                                       dashboard_name=f"{name_prefix}-operations")
+        self.operations.add_widgets(cw.AlarmStatusWidget(
+            title="Alarms", alarms=self.alarms, width=24, height=3))
+        self.operations.add_widgets(
+            _graph("Ingest: events per minute", [ingest[IngestMetric.EVENTS_RECEIVED],
+                                                 ingest[IngestMetric.EVENTS_PUT],
+                                                 ingest[IngestMetric.EVENTS_SPILLED],
+                                                 ingest[IngestMetric.PUT_FAILURES]]),
+            _graph("Ingest: connection health", [ingest[IngestMetric.RECONNECTS],
+                                                 ingest[IngestMetric.GAP_SECONDS],
+                                                 ingest[IngestMetric.MALFORMED_FRAMES]],
+                   right=[ingest[IngestMetric.BACKLOG], running_tasks]))
+        self.operations.add_widgets(
+            _graph("Ingest lag (received_at - event_time), ms",
+                   [_ingest_metric(IngestMetric.LAG, statistic=p) for p in ("p50", "p99")]),
+            _graph("Stream: records in, consumer iterator age",
+                   [stream.metric_incoming_records(period=MINUTE, statistic="Sum")],
+                   right=[stream.metric_get_records_iterator_age_milliseconds(
+                       period=MINUTE, statistic="Maximum"), iterator_age]))
+        self.operations.add_widgets(
+            _graph("Firehose: freshness (s) and delivery success",
+                   [freshness], right=[archive.metric("DeliveryToS3.Success",
+                                                      statistic="Average")]),
+            _graph("Consumer Lambda", [consumer.metric_invocations(period=MINUTE),
+                                       consumer.metric_errors(period=MINUTE)],
+                   right=[consumer.metric_duration(period=MINUTE, statistic="p99")]))
+        self.operations.add_widgets(
+            _graph("Consumer: records and latency",
+                   [_consumer_metric(ConsumerMetric.RECORDS_IN),
+                    _consumer_metric(ConsumerMetric.ITEMS_WRITTEN),
+                    _consumer_metric(ConsumerMetric.INVALID_RECORDS),
+                    _consumer_metric(ConsumerMetric.WRITE_FAILURES)],
+                   right=[_consumer_metric(ConsumerMetric.LATENCY, statistic="p99")]),
+            _graph("DynamoDB: throttles and write capacity", [throttles],
+                   right=[table.metric_consumed_write_capacity_units(period=MINUTE)]))
+        self.operations.add_widgets(
+            _graph("Glue raw_to_parquet runs", list(glue_runs.values()),
+                   period=Duration.hours(1)),
+            _graph("Failed batches waiting (DLQ)", [dlq_depth]))
+
+        self.prices = cw.Dashboard(self, "Prices", dashboard_name=f"{name_prefix}-prices")
+        price_widgets: list[cw.IWidget] = [
+            _graph(f"{symbol} close", [_consumer_metric(
+                ConsumerMetric.CLOSE_PRICE, statistic="Average", symbol=symbol)],
+                width=8, legend=False)
+            for symbol in symbols]
+        if ALL_MARKET_STREAM in streams:  # the whole market: too many symbols to list
+            price_widgets.append(_graph("Every symbol's close (search)", [cw.MathExpression(
+                expression=(f"SEARCH('{{{CONSUMER_NAMESPACE},service,symbol}} "
+                            f"MetricName=\"{ConsumerMetric.CLOSE_PRICE}\"', 'Average', 60)"),
+                label="", period=MINUTE)], width=24))
+        for start in range(0, len(price_widgets), 3):
+            self.prices.add_widgets(*price_widgets[start:start + 3])
+
+    def _alarm(self, name: str, metric: cw.IMetric, threshold: float, *, periods: int,
+               description: str,
+               comparison: cw.ComparisonOperator = cw.ComparisonOperator.GREATER_THAN_THRESHOLD,
+               missing: cw.TreatMissingData = cw.TreatMissingData.NOT_BREACHING) -> cw.Alarm:
+        alarm = cw.Alarm(self, name, metric=metric, threshold=threshold,
+                         evaluation_periods=periods, comparison_operator=comparison,
+                         treat_missing_data=missing, alarm_description=description)
+        alarm.add_alarm_action(cw_actions.SnsAction(self.topic))
+        alarm.add_ok_action(cw_actions.SnsAction(self.topic))
+        return alarm
+
+    def _glue_outcome(self, job_name: str, state: str) -> cw.Metric:
+        """Runs of the job that ended in ``state``, counted by an EventBridge rule: Glue
+        publishes no run metrics for Python shell jobs."""
+        rule = events.Rule(self, f"Glue{state.title()}", description=f"raw_to_parquet {state}",
+                           event_pattern=events.EventPattern(
+                               source=["aws.glue"], detail_type=["Glue Job State Change"],
+                               detail={"jobName": [job_name], "state": [state]}))
+        if state != "SUCCEEDED":
+            rule.add_target(targets.SnsTopic(self.topic))
+        return cw.Metric(namespace="AWS/Events", metric_name="TriggeredRules",
+                         dimensions_map={"RuleName": rule.rule_name}, statistic="Sum",
+                         label=state.lower(), period=Duration.hours(1))
+
+
+def _ingest_metric(name: str, *, statistic: str = "Sum") -> cw.Metric:
+    return cw.Metric(namespace=INGEST_NAMESPACE, metric_name=name, statistic=statistic,
+                     dimensions_map={"service": INGEST_SERVICE}, period=MINUTE)
+
+
+def _consumer_metric(name: str, *, statistic: str = "Sum", symbol: str | None = None
+                     ) -> cw.Metric:
+    dimensions = {"service": CONSUMER_SERVICE, **({"symbol": symbol} if symbol else {})}
+    return cw.Metric(namespace=CONSUMER_NAMESPACE, metric_name=name, statistic=statistic,
+                     dimensions_map=dimensions, period=MINUTE)
+
+
+def _graph(title: str, left: Sequence[cw.IMetric], *, right: Sequence[cw.IMetric] = (),
+           width: int = WIDTH, period: Duration | None = None, legend: bool = True
+           ) -> cw.GraphWidget:
+    return cw.GraphWidget(
+        title=title, left=list(left), right=list(right), width=width, height=6,
+        period=period,
+        legend_position=cw.LegendPosition.BOTTOM if legend else cw.LegendPosition.HIDDEN)
