@@ -16,7 +16,7 @@ export CDK_DISABLE_VERSION_CHECK := 1
 export CDK_DISABLE_CLI_TELEMETRY := 1
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 
-.PHONY: help setup test pytest lint lock bench synth clean
+.PHONY: help setup test pytest lint lock bench synth deploy destroy diagram clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -47,6 +47,16 @@ bench: $(PY_STAMP)  ## run every benchmark in bench/ and print its figures
 
 synth: $(PY_STAMP) $(NPM_STAMP)  ## synthesize the CDK app into cdk.out (ARGS="-c crypto-live:env=prod")
 	npx --no-install cdk synth --no-notices -q $(ARGS)
+
+deploy: $(PY_STAMP) $(NPM_STAMP)  ## cdk deploy with your shell's AWS credentials (needs Docker for the image)
+	npx --no-install cdk deploy --no-notices $(ARGS)
+
+destroy: $(PY_STAMP) $(NPM_STAMP)  ## cdk destroy (retained data stays unless removal-policy=destroy)
+	npx --no-install cdk destroy --no-notices $(ARGS)
+
+diagram:  ## render docs/architecture.dot to docs/architecture.svg (needs Graphviz's dot)
+	@command -v dot >/dev/null || { echo "install Graphviz (Debian: apt-get install graphviz)"; exit 1; }
+	dot -Tsvg docs/architecture.dot -o docs/architecture.svg
 
 lock: $(PY_STAMP)  ## re-pin constraints.txt from what requirements*.txt resolve to today
 	rm -rf .lock-venv && $(PYTHON) -m venv .lock-venv

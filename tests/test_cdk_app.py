@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import shlex
 import subprocess
+from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
@@ -12,9 +15,10 @@ import aws_cdk as cdk
 import pytest
 from aws_cdk.assertions import Match, Template
 
+import stacks.settings as settings_module
 from app import build
 from miniticker import POPULAR_SYMBOLS
-from stacks.settings import SettingsError
+from stacks.settings import Settings, SettingsError
 
 REPO = Path(__file__).resolve().parents[1]
 OFFLINE_CDK = {
@@ -99,10 +103,12 @@ def test_bad_settings_name_the_key(context: dict[str, Any], words: str):
 
 
 def run_cdk_synth(out: Path, *context: str) -> subprocess.CompletedProcess[str]:
-    args = ["npx", "--no-install", "cdk", "synth", "--no-notices", "-q", "-o", str(out)]
+    """`make synth`, the README's command: the pinned CLI through cdk.json, offline, no Docker."""
+    args = ["-o", str(out)]
     for item in context:
-        args += ["-c", item]
-    return subprocess.run(args, cwd=REPO, capture_output=True, text=True, check=False,
+        args += ["-c", shlex.quote(item)]
+    return subprocess.run(["make", "--no-print-directory", "synth", f"ARGS={' '.join(args)}"],
+                          cwd=REPO, capture_output=True, text=True, check=False,
                           env={**os.environ, **OFFLINE_CDK})
 
 
@@ -121,3 +127,22 @@ def test_the_cli_reports_a_bad_setting(tmp_path: Path):
     result = run_cdk_synth(tmp_path, 'crypto-live:streams=["BTC"]')
     assert result.returncode != 0
     assert "crypto-live:streams: stream name 'BTC'" in result.stderr
+
+
+def test_the_readme_documents_every_context_key_with_its_default():
+    rows = dict(re.findall(r"^\| `(crypto-live:[a-z-]+)` \| ([^|]+) \|", (
+        REPO / "README.md").read_text(), flags=re.MULTILINE))
+    keys = {value for name, value in vars(settings_module).items() if name.endswith("_KEY")}
+    assert set(rows) == keys
+    special = {"crypto-live:env": "`dev`", "crypto-live:streams": None,
+               "crypto-live:secret-name": "`crypto-live-<env>.binance_ws`",
+               "crypto-live:database-name": "`crypto_live_<env>`",
+               "crypto-live:alarm-email": "none"}
+    defaults = {f.name: f.default for f in fields(Settings)}
+    for key, documented in rows.items():
+        if key in special:
+            assert special[key] is None or documented.strip() == special[key], key
+            continue
+        default = defaults[key.removeprefix("crypto-live:").replace("-", "_")]
+        shown = str(default).lower() if isinstance(default, bool) else str(default)
+        assert documented.strip() == f"`{shown}`", key
