@@ -16,7 +16,7 @@ export CDK_DISABLE_VERSION_CHECK := 1
 export CDK_DISABLE_CLI_TELEMETRY := 1
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 
-.PHONY: help setup test pytest lint lock bench synth deploy destroy diagram clean
+.PHONY: help setup demo test pytest lint lock bench synth deploy destroy diagram clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -32,6 +32,9 @@ $(NPM_STAMP): package.json package-lock.json
 	@touch $@
 
 setup: $(PY_STAMP) $(NPM_STAMP)  ## create .venv and node_modules from the pinned files
+
+demo: $(PY_STAMP)  ## the whole pipeline on this machine, offline (ARGS="--duration 60 --out DIR")
+	$(PY) -m local $(ARGS)
 
 lint: $(PY_STAMP)  ## ruff and mypy
 	$(PY) -m ruff check .
@@ -66,4 +69,4 @@ lock: $(PY_STAMP)  ## re-pin constraints.txt from what requirements*.txt resolve
 	rm -rf .lock-venv
 
 clean:  ## remove the venv, node_modules and caches
-	rm -rf $(VENV) node_modules .mypy_cache .ruff_cache .pytest_cache cdk.out
+	rm -rf $(VENV) node_modules .mypy_cache .ruff_cache .pytest_cache cdk.out demo-out

@@ -38,7 +38,7 @@ class CryptoLiveStack(Stack):
         )
         storage = Storage(
             self, "Storage",
-            table_name=f"{prefix}-miniticker",
+            table_name=settings.table_name,
             removal_policy=removal,
             raw_transition_days=settings.raw_transition_days,
             raw_expiration_days=settings.raw_expiration_days,
@@ -46,7 +46,7 @@ class CryptoLiveStack(Stack):
         )
         stream = TickerStream(
             self, "Stream",
-            stream_name=f"{prefix}-miniticker",
+            stream_name=settings.stream_name,
             on_demand=settings.stream_mode == "on-demand",
             shard_count=settings.shard_count,
             bucket=storage.bucket,

@@ -96,6 +96,15 @@ class Settings:
     def stack_name(self) -> str:
         return f"crypto-live-{self.env_name}"
 
+    @property
+    def table_name(self) -> str:
+        """The DynamoDB table (DESIGN's crypto-live-miniticker, per environment)."""
+        return f"{self.stack_name}-miniticker"
+
+    @property
+    def stream_name(self) -> str:
+        return f"{self.stack_name}-miniticker"
+
     @classmethod
     def from_context(cls, node: Node) -> Settings:
         env_name = node.try_get_context(ENV_KEY) or DEFAULT_ENV
@@ -109,7 +118,7 @@ class Settings:
         configured = node.try_get_context(STREAMS_KEY)
         streams = DEFAULT_STREAMS if configured is None else _streams(configured)
         # DESIGN's secret name with the environment in it, so dev and prod share an account.
-        secret_name = node.try_get_context(SECRET_NAME_KEY) or f"crypto-live-{env_name}.binance_ws"
+        secret_name = node.try_get_context(SECRET_NAME_KEY) or default_secret_name(env_name)
         if not isinstance(secret_name, str):
             raise SettingsError(f"{SECRET_NAME_KEY} must be a string, got {secret_name!r}")
         context = _Context(node)
@@ -148,8 +157,7 @@ class Settings:
                 MAX_RECORD_AGE_KEY, cls.consumer_max_record_age_seconds, 60, 604_800,
                 "a record age limit is 60..604,800 seconds"),
             price_metrics=context.boolean(PRICE_METRICS_KEY, cls.price_metrics),
-            database_name=context.text(DATABASE_NAME_KEY,
-                                       f"crypto_live_{env_name.replace('-', '_')}",
+            database_name=context.text(DATABASE_NAME_KEY, default_database_name(env_name),
                                        _DATABASE_NAME, "lower-case letters, digits and '_'"),
             etl_schedule=context.text(ETL_SCHEDULE_KEY, cls.etl_schedule, _SCHEDULE,
                                       "cron(...) or rate(...)"),
@@ -157,6 +165,21 @@ class Settings:
             no_data_minutes=context.integer(NO_DATA_MINUTES_KEY, cls.no_data_minutes, 1, 1440,
                                             "1..1440 minutes"),
         )
+
+
+def default_secret_name(env_name: str) -> str:
+    return f"crypto-live-{env_name}.binance_ws"
+
+
+def default_database_name(env_name: str) -> str:
+    return f"crypto_live_{env_name.replace('-', '_')}"
+
+
+def local_settings(streams: tuple[str, ...]) -> Settings:
+    """The names the local mode gives its stand-ins: the stack's, for environment ``local``."""
+    return Settings(env_name="local", streams=streams,
+                    secret_name=default_secret_name("local"),
+                    database_name=default_database_name("local"))
 
 
 class _Context:

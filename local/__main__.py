@@ -1,0 +1,7 @@
+"""``python -m local``: the local mode (see local/demo.py)."""
+
+import sys
+
+from .demo import main
+
+sys.exit(main())

@@ -1,0 +1,110 @@
+"""moto's server on loopback as the local AWS, set up like the CDK stack (DESIGN §4).
+
+The names come from the stack's settings for environment ``local``; the Glue tables take their
+columns from the contract, as the CDK app's do.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+import boto3
+from moto.kinesis import models as kinesis_models
+from moto.server import ThreadedMotoServer
+
+from lambdas.consumer.items import PARTITION_KEY, SORT_KEY
+from miniticker import catalog, layout
+from stacks.settings import Settings
+
+REGION = "us-east-1"
+CREDENTIALS = {"AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local",
+               "AWS_REGION": REGION, "AWS_DEFAULT_REGION": REGION}
+CURATED_TABLE = "miniticker"
+
+
+def _fast_shard_reads() -> None:
+    """moto keeps a shard's records in a dict keyed 1, 2, 3, ... and scans all of them for
+    every GetRecords and PutRecord; the local mode reads from the position directly instead,
+    so a long run does not slow down as the shard fills (DESIGN §4's note on moto)."""
+    def get_max_sequence_number(self: Any) -> int:
+        return next(reversed(self.records), 0) if self.records else 0
+
+    def get_records(self: Any, last_sequence_id: str, limit: int | None
+                    ) -> tuple[list[Any], int, int]:
+        position = int(last_sequence_id) + 1
+        results: list[Any] = []
+        while position in self.records and (limit is None or len(results) < limit):
+            results.append(self.records[position])
+            position += 1
+        if not results:
+            return results, int(last_sequence_id), 0
+        newest = self.records[next(reversed(self.records))]
+        return results, results[-1].sequence_number, int(
+            (newest.created_at - results[-1].created_at) * 1000)
+
+    kinesis_models.Shard.get_max_sequence_number = get_max_sequence_number  # type: ignore[method-assign]
+    kinesis_models.Shard.get_records = get_records  # type: ignore[method-assign]
+
+
+@dataclass
+class LocalAws:
+    endpoint: str
+    settings: Settings
+    bucket: str
+    server: ThreadedMotoServer
+
+    @classmethod
+    def start(cls, settings: Settings) -> LocalAws:
+        _fast_shard_reads()
+        logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no line per request
+        server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+        server.start()
+        host, port = server.get_host_and_port()
+        local = cls(f"http://{host}:{port}", settings, f"{settings.stack_name}-data", server)
+        local._create_resources()
+        return local
+
+    def stop(self) -> None:
+        self.server.stop()
+
+    def client(self, service: str) -> Any:
+        return boto3.client(service, endpoint_url=self.endpoint, region_name=REGION,
+                            aws_access_key_id="local", aws_secret_access_key="local")
+
+    @property
+    def environment(self) -> dict[str, str]:
+        """What a child process needs to reach this AWS through the standard variables."""
+        return {**CREDENTIALS, "AWS_ENDPOINT_URL": self.endpoint}
+
+    def _create_resources(self) -> None:
+        settings = self.settings
+        self.client("s3").create_bucket(Bucket=self.bucket)
+        dynamodb = self.client("dynamodb")
+        dynamodb.create_table(
+            TableName=settings.table_name, BillingMode="PAY_PER_REQUEST",
+            AttributeDefinitions=[{"AttributeName": PARTITION_KEY, "AttributeType": "S"},
+                                  {"AttributeName": SORT_KEY, "AttributeType": "S"}],
+            KeySchema=[{"AttributeName": PARTITION_KEY, "KeyType": "HASH"},
+                       {"AttributeName": SORT_KEY, "KeyType": "RANGE"}])
+        kinesis = self.client("kinesis")
+        kinesis.create_stream(StreamName=settings.stream_name, ShardCount=settings.shard_count)
+        kinesis.get_waiter("stream_exists").wait(StreamName=settings.stream_name,
+                                                 WaiterConfig={"Delay": 0.1})
+        self.client("secretsmanager").create_secret(
+            Name=settings.secret_name, SecretString=json.dumps({"streams": list(settings.streams)}))
+        glue = self.client("glue")
+        glue.create_database(DatabaseInput={"Name": settings.database_name})
+        glue.create_table(DatabaseName=settings.database_name, TableInput={
+            "Name": CURATED_TABLE, "TableType": "EXTERNAL_TABLE",
+            "PartitionKeys": [{"Name": k, "Type": "string"}
+                              for k in catalog.CURATED_PARTITION_KEYS],
+            "StorageDescriptor": {
+                "Columns": catalog.curated_columns(),
+                "Location": f"s3://{self.bucket}/{layout.CURATED_PREFIX}",
+                "InputFormat": "org.apache.hadoop.hive.ql.io.parquet.MapredParquetInputFormat",
+                "OutputFormat": "org.apache.hadoop.hive.ql.io.parquet.MapredParquetOutputFormat",
+                "SerdeInfo": {"SerializationLibrary":
+                              "org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe"}}})

@@ -1,0 +1,394 @@
+"""The whole pipeline on this machine, offline (DESIGN §4): ``make demo`` / ``python -m local``.
+
+Parts: moto's server (S3, Kinesis, DynamoDB, Secrets Manager, Glue catalog) set up with the
+stack's names for environment ``local``; the local Binance server replaying generated market
+data; the real ingester (``python -m ingest``) as a child process; a Firehose-like drain; an
+event-source-mapping-like poller calling the real consumer handler; at the end, the real Glue
+job over the hours produced. Then a summary (``DIR/summary.json``), the data itself (raw
+objects, Parquet files, DynamoDB items, the events sent) and a price report
+(``DIR/report.html``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import importlib
+import json
+import math
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from datetime import datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.dataset as ds
+from boto3.dynamodb.types import TypeDeserializer
+
+from glue_jobs import raw_to_parquet as job
+from market_sim import POPULAR, MarketDataGenerator
+from market_sim.server import BinanceServer
+from miniticker import InvalidMiniTicker, layout, stream_name_for
+from miniticker.validate import check_symbol
+from stacks.settings import local_settings
+
+from .aws import REGION, LocalAws
+from .event_source import EventSourcePoller
+from .firehose import FirehoseDrain
+from .report import write_report
+
+REPO = Path(__file__).resolve().parents[1]
+LIVE_URL = "wss://data-stream.binance.vision"
+
+
+class PartFailed(RuntimeError):
+    """One part of the run failed; the message names it."""
+
+
+class Interrupted(Exception):
+    pass
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="make demo", description=__doc__.split("\n")[0])
+    parser.add_argument("--duration", type=float, default=60.0,
+                        help="seconds of market data (default 60)")
+    parser.add_argument("--symbols", default=",".join(POPULAR),
+                        help="comma-separated symbols (default: ten popular USDT pairs)")
+    parser.add_argument("--speed", type=float, default=1.0,
+                        help="events per second per symbol (Binance's pace is 1)")
+    parser.add_argument("--source", choices=("synthetic", "binance"), default="synthetic",
+                        help="generated data, or Binance's live feed (needs the internet)")
+    parser.add_argument("--out", type=Path, default=Path("demo-out"),
+                        help="where the summary, report and data go (emptied first)")
+    parser.add_argument("--seed", type=int, default=1)
+    args = parser.parse_args(argv)
+    if args.duration <= 0 or args.speed <= 0:
+        parser.error("--duration and --speed must be positive")
+    args.symbols = [s.strip().upper() for s in args.symbols.split(",") if s.strip()]
+    if not args.symbols:
+        parser.error("--symbols names no symbol")
+    for symbol in args.symbols:
+        try:
+            check_symbol(symbol, symbol)
+        except InvalidMiniTicker as error:
+            parser.error(f"--symbols: {error.reason}")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    try:
+        summary = Demo(args).run()
+    except PartFailed as error:
+        print(f"\ndemo stopped: {error}", file=sys.stderr)
+        return 1
+    print(f"\nsummary: {args.out / 'summary.json'}\nreport:  {args.out / 'report.html'}")
+    return 0 if summary["exact"] or args.source == "binance" else 1
+
+
+class Demo:
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.args = args
+        self.out: Path = args.out
+        self.settings = local_settings(tuple(stream_name_for(s) for s in args.symbols))
+        self.interrupted = False
+        # The consumer prints its logs and metrics (EMF) as it would in Lambda; in this process
+        # they go to a file, and the progress goes to the console.
+        self.console = sys.stdout
+        self.consumer_log: Any = None
+
+    # --- the run ------------------------------------------------------------------------------
+
+    def run(self) -> dict[str, Any]:
+        if self.out.exists():
+            shutil.rmtree(self.out)  # a second run starts fresh
+        self.out.mkdir(parents=True)
+        self.consumer_log = (self.out / "consumer.log").open("w")
+        previous = {s: signal.signal(s, self._interrupt) for s in (signal.SIGINT, signal.SIGTERM)}
+        aws = self._part("AWS (moto server)", lambda: LocalAws.start(self.settings))
+        server: BinanceServer | None = None
+        ingester: subprocess.Popen[bytes] | None = None
+        try:
+            os.environ.update(aws.environment)
+            server, url = self._binance()
+            ingester = self._start_ingester(aws, url)
+            drain, poller = self._start_runners(aws)
+            started = time.monotonic()
+            self._progress(started, server, drain, poller, ingester)
+            print("\nstopping: the market, then the ingester (it flushes), then the runners",
+                  file=self.console, flush=True)
+            if server is not None:
+                server.stall(3600)
+            self._stop_ingester(ingester)
+            for part in (drain, poller):
+                part.stop()
+                part.join(120)
+                if part.is_alive() or part.error:
+                    raise PartFailed(f"{part.name} did not finish: {part.error!r}")
+            glue = self._part("Glue job raw_to_parquet", lambda: self._convert(aws))
+            summary = self._summary(aws, server, poller=poller, drain=drain, glue=glue,
+                                    seconds=time.monotonic() - started)
+            write_report(self.out, summary)
+            return summary
+        finally:
+            if ingester is not None and ingester.poll() is None:
+                ingester.kill()
+            if server is not None:
+                server.stop()
+            aws.stop()
+            for number, handler in previous.items():
+                signal.signal(number, handler)
+            self.consumer_log.close()
+
+    def _interrupt(self, number: int, _frame: Any) -> None:
+        if self.interrupted:  # a second Ctrl+C: stop at once
+            raise KeyboardInterrupt
+        self.interrupted = True
+        print(f"\n{signal.Signals(number).name}: finishing what was read (Ctrl+C again to abort)",
+              file=self.console, flush=True)
+
+    @staticmethod
+    def _part(name: str, start: Any) -> Any:
+        try:
+            return start()
+        except Exception as error:
+            raise PartFailed(f"{name} failed: {type(error).__name__}: {error}") from error
+
+    def _binance(self) -> tuple[BinanceServer | None, str]:
+        if self.args.source == "binance":
+            return None, LIVE_URL
+        interval_ms = max(1, round(1000 / self.args.speed))
+        generator = MarketDataGenerator(self.args.symbols, seed=self.args.seed,
+                                        start_ms=int(time.time() * 1000),
+                                        interval_ms=interval_ms, jitter_ms=0)
+        server = self._part("local Binance server", lambda: BinanceServer(
+            generator, tick_seconds=interval_ms / 1000, wait_for_client=True).start())
+        return server, server.url
+
+    def _start_ingester(self, aws: LocalAws, url: str) -> subprocess.Popen[bytes]:
+        env = {**os.environ, **aws.environment,
+               "BINANCE_WS_URL": url,
+               "BINANCE_SECRET_ID": self.settings.secret_name,
+               "KINESIS_STREAM_NAME": self.settings.stream_name,
+               "SPOOL_DIR": str(self.out / "spool"),
+               "HEALTH_FILE": str(self.out / "heartbeat.json"),
+               "METRICS_INTERVAL_SECONDS": "5",
+               "FLUSH_TIMEOUT_SECONDS": "20"}
+        with (self.out / "ingest.log").open("ab") as log:
+            return subprocess.Popen([sys.executable, "-m", "ingest"], cwd=REPO, env=env,
+                                    stdout=log, stderr=subprocess.STDOUT)
+
+    def _start_runners(self, aws: LocalAws) -> tuple[FirehoseDrain, EventSourcePoller]:
+        settings = self.settings
+        os.environ.update({"TABLE_NAME": settings.table_name,
+                           "RETENTION_DAYS": str(settings.retention_days),
+                           "POWERTOOLS_SERVICE_NAME": "consumer",
+                           "POWERTOOLS_LOG_LEVEL": "WARNING",
+                           "POWERTOOLS_TRACE_DISABLED": "true"})
+        handler = importlib.import_module("lambdas.consumer.handler").handler
+        kinesis = aws.client("kinesis")
+        drain = FirehoseDrain(
+            kinesis, aws.client("s3"), stream=settings.stream_name, bucket=aws.bucket,
+            name=f"{settings.stack_name}-archive",
+            buffer_bytes=settings.firehose_buffer_mb * 2**20,
+            # Firehose's interval, shortened for a run of minutes (its objects still hold
+            # several seconds of data; the drain flushes at the end either way).
+            buffer_seconds=min(settings.firehose_buffer_seconds, 10))
+        arn = f"arn:aws:kinesis:{REGION}:000000000000:stream/{settings.stream_name}"
+        poller = EventSourcePoller(
+            kinesis, stream=settings.stream_name, stream_arn=arn, handler=handler,
+            function_name=f"{settings.stack_name}-consumer",
+            batch_size=settings.consumer_batch_size,
+            batching_window=min(settings.consumer_batching_window_seconds, 1),
+            retry_attempts=settings.consumer_retry_attempts,
+            output=self.consumer_log)
+        drain.start()
+        poller.start()
+        return drain, poller
+
+    def _progress(self, started: float, server: BinanceServer | None, drain: FirehoseDrain,
+                  poller: EventSourcePoller, ingester: subprocess.Popen[bytes]) -> None:
+        last: tuple[float, int, int, int] | None = None
+        deadline = started + self.args.duration
+        while time.monotonic() < deadline and not self.interrupted:
+            time.sleep(1.0)
+            if ingester.poll() is not None:
+                raise PartFailed(f"the ingester exited with status {ingester.returncode} "
+                                 f"(see {self.out / 'ingest.log'})")
+            for part in (drain, poller):
+                if part.error:
+                    raise PartFailed(f"{part.name} failed: {part.error!r}")
+            totals = self._ingest_totals()
+            now = time.monotonic()
+            generated = len(server.sent) if server else 0
+            put, written = int(totals.get("EventsPut", 0)), poller.records_done
+            rates = ""
+            if last:
+                span = now - last[0]
+                rates = (f"  ({(generated - last[1]) / span:,.0f} generated, "
+                         f"{(put - last[2]) / span:,.0f} put, "
+                         f"{(written - last[3]) / span:,.0f} written /s)")
+            print(f"{now - started:5.0f}s  generated {generated:,}  "
+                  f"received {int(totals.get('EventsReceived', 0)):,}  put {put:,}  "
+                  f"written {written:,}{rates}", file=self.console, flush=True)
+            last = (now, generated, put, written)
+
+    def _ingest_totals(self) -> dict[str, float]:
+        try:
+            totals: dict[str, float] = json.loads(
+                (self.out / "heartbeat.json").read_text())["totals"]
+            return totals
+        except (OSError, ValueError, KeyError):
+            return {}
+
+    def _stop_ingester(self, ingester: subprocess.Popen[bytes]) -> None:
+        ingester.send_signal(signal.SIGTERM)
+        try:
+            status = ingester.wait(60)
+        except subprocess.TimeoutExpired:
+            raise PartFailed("the ingester did not stop within 60 s of SIGTERM") from None
+        if status != 0:
+            raise PartFailed(f"the ingester exited with status {status} "
+                             f"(see {self.out / 'ingest.log'})")
+
+    def _convert(self, aws: LocalAws) -> dict[str, Any]:
+        s3 = aws.client("s3")
+        hours = sorted({key.split("/")[2] + "T" + key.split("/")[3].removeprefix("hour=")
+                        for key in job.list_keys(s3, aws.bucket, layout.RAW_PREFIX)})
+        if not hours:
+            return {"rows_written": 0, "duplicates": 0, "quarantined": 0, "hours": []}
+        first = hours[0].removeprefix("dt=")
+        last = datetime.strptime(hours[-1].removeprefix("dt="), job.HOUR_FORMAT)
+        end = (last + timedelta(hours=1)).strftime(job.HOUR_FORMAT)
+        settings = job.parse_settings(["--bucket", aws.bucket, "--start", first, "--end", end,
+                                       "--database", self.settings.database_name])
+        summary: dict[str, Any] = job.run(settings, s3=s3, glue=aws.client("glue"))
+        return summary
+
+    # --- what the run produced ----------------------------------------------------------------
+
+    def _summary(self, aws: LocalAws, server: BinanceServer | None, *,
+                 poller: EventSourcePoller, drain: FirehoseDrain, glue: dict[str, Any],
+                 seconds: float) -> dict[str, Any]:
+        sent = self._export_sent(server)
+        raw_lines = self._export_prefix(aws, layout.RAW_PREFIX)
+        parquet_files = self._export_prefix(aws, layout.CURATED_PREFIX)
+        items = self._export_items(aws)
+        totals = self._ingest_totals() | self._final_ingest_totals()
+        latencies = sorted(poller.latencies_ms)
+        raw_keys = _keys_of_lines(raw_lines)
+        item_keys = [(i["symbol"], int(i["event_time"])) for i in items]
+        parquet_keys = _parquet_keys(self.out / layout.CURATED_PREFIX)
+        sent_keys = sorted(sent)
+        retention_ms = self.settings.retention_days * 86_400_000
+        now_ms = int(time.time() * 1000)
+        within_retention = sorted(k for k in sent_keys if k[1] >= now_ms - retention_ms)
+        exact = (server is not None and sorted(raw_keys) == sent_keys
+                 and sorted(parquet_keys) == sent_keys
+                 and sorted(item_keys) == within_retention)
+        summary = {
+            "duration_seconds": round(seconds, 1),
+            "symbols": self.args.symbols,
+            "source": self.args.source,
+            "events_generated": len(sent_keys) if server else None,
+            "events_received_by_ingester": int(totals.get("EventsReceived", 0)),
+            "events_put_to_kinesis": int(totals.get("EventsPut", 0)),
+            "events_in_raw_s3": len(raw_keys),
+            "raw_objects": drain.objects,
+            "items_in_dynamodb": len(item_keys),
+            "rows_in_parquet": len(parquet_keys),
+            "parquet_files": parquet_files,
+            "duplicates_removed": glue.get("duplicates", 0),
+            "quarantined": glue.get("quarantined", 0),
+            "consumer_invocations": poller.invocations,
+            "records_set_aside_by_consumer": len(poller.set_aside),
+            "latency_ms": {f"p{p}": _percentile(latencies, p) for p in (50, 95, 99)},
+            "stopped_early": self.interrupted,
+            "exact": exact,
+            # Where the parts listened: free again once the run is over.
+            "endpoints": {"aws": aws.endpoint, "binance": server.url if server else LIVE_URL},
+        }
+        (self.out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+        print(json.dumps(summary, indent=2), file=self.console)
+        return summary
+
+    def _final_ingest_totals(self) -> dict[str, float]:
+        """The totals the ingester logged as it stopped (newer than its last heartbeat)."""
+        for line in reversed((self.out / "ingest.log").read_text().splitlines()):
+            if line.startswith("{") and '"ingest stopped"' in line:
+                totals: dict[str, float] = json.loads(line).get("totals", {})
+                return totals
+        return {}
+
+    def _export_sent(self, server: BinanceServer | None) -> set[tuple[str, int]]:
+        if server is None:
+            return set()
+        sent = {(e.symbol, e.event_time) for e in server.sent}
+        with (self.out / "sent.jsonl").open("w") as out:
+            for symbol, event_time in sorted(sent):
+                out.write(json.dumps({"symbol": symbol, "event_time": event_time}) + "\n")
+        return sent
+
+    def _export_prefix(self, aws: LocalAws, prefix: str) -> Any:
+        """Copy every object under ``prefix`` into DIR; raw: returns its lines, else a count."""
+        s3 = aws.client("s3")
+        lines: list[bytes] = []
+        count = 0
+        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=aws.bucket,
+                                                                 Prefix=prefix):
+            for item in page.get("Contents", []):
+                body = s3.get_object(Bucket=aws.bucket, Key=item["Key"])["Body"].read()
+                target = self.out / item["Key"]  # DIR/raw/miniticker/..., DIR/curated/...
+                target.parent.mkdir(parents=True, exist_ok=True)
+                target.write_bytes(body)
+                count += 1
+                if prefix == layout.RAW_PREFIX:
+                    lines.extend(gzip.decompress(body).splitlines())
+        return lines if prefix == layout.RAW_PREFIX else count
+
+    def _export_items(self, aws: LocalAws) -> list[dict[str, Any]]:
+        deserialize = TypeDeserializer().deserialize
+        dynamodb = aws.client("dynamodb")
+        items: list[dict[str, Any]] = []
+        for page in dynamodb.get_paginator("scan").paginate(TableName=self.settings.table_name):
+            items += [{k: deserialize(v) for k, v in item.items()} for item in page["Items"]]
+        with (self.out / "dynamodb.jsonl").open("w") as out:
+            for item in sorted(items, key=lambda i: (i["stream_type"], i["iso_timestamp"])):
+                out.write(json.dumps(item, default=_decimal_text) + "\n")
+        return items
+
+
+def _decimal_text(value: Any) -> str:
+    if isinstance(value, Decimal):
+        return str(value)
+    raise TypeError(f"{type(value).__name__} is not JSON")
+
+
+def _keys_of_lines(lines: list[bytes]) -> list[tuple[str, int]]:
+    keys = []
+    for line in lines:
+        record = json.loads(line)
+        keys.append((record["symbol"], record["event_time"]))
+    return keys
+
+
+def _parquet_keys(directory: Path) -> list[tuple[str, int]]:
+    if not directory.exists():
+        return []
+    table = ds.dataset(directory, format="parquet", partitioning="hive").to_table(
+        columns=["symbol", "event_time"])
+    millis = table["event_time"].cast(pa.int64()).to_pylist()  # timestamp[ms]: exact
+    return list(zip(table["symbol"].cast(pa.string()).to_pylist(), millis))
+
+
+def _percentile(values: list[int], percent: int) -> int | None:
+    if not values:
+        return None
+    return values[min(len(values) - 1, math.ceil(percent / 100 * len(values)) - 1)]

@@ -1,0 +1,102 @@
+"""An event-source-mapping-like poller: the stream to the consumer handler, in process.
+
+Like Lambda's Kinesis mapping: per shard, batches of at most ``batch_size`` records gathered for
+at most ``batching_window`` seconds, invoked with a Kinesis-shaped event and a context; a partial
+batch response makes it read again from the first failed record, ``retry_attempts`` times,
+after which that batch's records are set aside (the on-failure destination) and counted.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import threading
+import time
+from collections.abc import Callable
+from typing import Any, TextIO
+
+from .lambda_context import LocalContext
+from .lambda_events import kinesis_event
+from .shards import ShardReader
+
+Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
+
+
+class EventSourcePoller(threading.Thread):
+    def __init__(self, kinesis: Any, *, stream: str, stream_arn: str, handler: Handler,
+                 function_name: str, batch_size: int, batching_window: float,
+                 retry_attempts: int, poll_seconds: float = 0.2,
+                 output: TextIO | None = None) -> None:
+        super().__init__(name="event-source-mapping", daemon=True)
+        self.handler = handler
+        self.stream_arn = stream_arn
+        self.function_name = function_name
+        self.batch_size = batch_size
+        self.batching_window = batching_window
+        self.retry_attempts = retry_attempts
+        self.poll_seconds = poll_seconds
+        self.output = output  # where the function's standard output goes (logs, EMF)
+        self.reader = ShardReader(kinesis, stream)
+        self.invocations = 0
+        self.records_done = 0  # records whose batch succeeded
+        self.set_aside: list[dict[str, Any]] = []  # what the on-failure destination would get
+        self.latencies_ms: list[int] = []  # event time to item written, per record
+        self.error: BaseException | None = None
+        self._pending: dict[str, list[dict[str, Any]]] = {s: [] for s in self.reader.iterators}
+        self._first_at: dict[str, float] = {}
+        self._stopping = threading.Event()
+
+    def stop(self) -> None:
+        """Deliver everything in the stream, then stop."""
+        self._stopping.set()
+
+    def run(self) -> None:
+        try:
+            while True:
+                stopping = self._stopping.is_set()
+                got = 0
+                for shard in self.reader.iterators:
+                    records = self.reader.read(shard, limit=self.batch_size)
+                    got += len(records)
+                    self._gather(shard, records, flush=stopping and not records)
+                if stopping and not got and not any(self._pending.values()):
+                    return
+                if not got:
+                    self._stopping.wait(self.poll_seconds)
+        except BaseException as error:  # reported by the run, which stops
+            self.error = error
+
+    def _gather(self, shard: str, records: list[dict[str, Any]], *, flush: bool) -> None:
+        pending = self._pending[shard]
+        if records and not pending:
+            self._first_at[shard] = time.monotonic()
+        pending.extend(records)
+        while pending and (len(pending) >= self.batch_size or flush or
+                           time.monotonic() - self._first_at[shard] >= self.batching_window):
+            batch, self._pending[shard] = pending[:self.batch_size], pending[self.batch_size:]
+            pending = self._pending[shard]
+            self._invoke(shard, batch)
+            self._first_at[shard] = time.monotonic()
+
+    def _invoke(self, shard: str, batch: list[dict[str, Any]]) -> None:
+        for _attempt in range(self.retry_attempts + 1):
+            event = kinesis_event(batch, stream_arn=self.stream_arn, shard_id=shard,
+                                  function_role_arn=f"arn:aws:iam::000000000000:role/"
+                                                    f"{self.function_name}")
+            with (contextlib.redirect_stdout(self.output) if self.output
+                  else contextlib.nullcontext()):
+                response = self.handler(event, LocalContext(self.function_name))
+            self.invocations += 1
+            written_at = int(time.time() * 1000)
+            failed = {f["itemIdentifier"] for f in response.get("batchItemFailures", [])}
+            first_failed = next((i for i, r in enumerate(batch)
+                                 if r["SequenceNumber"] in failed), len(batch))
+            for record in batch[:first_failed]:
+                self.records_done += 1
+                event_time = json.loads(record["Data"]).get("event_time")
+                if isinstance(event_time, int):
+                    self.latencies_ms.append(written_at - event_time)
+            batch = batch[first_failed:]  # Lambda resumes from the first failed record
+            if not batch:
+                return
+        self.set_aside.extend(batch)

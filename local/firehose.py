@@ -1,0 +1,81 @@
+"""A Firehose-like drain: the stream into gzip JSON-lines objects under Firehose's keys.
+
+Like Firehose with a Kinesis source: records are buffered until the buffer holds
+``buffer_bytes`` or its oldest record is ``buffer_seconds`` old, then written as one gzip
+object under ``raw/miniticker/dt=YYYY-MM-DD/hour=HH/``, dated by the oldest record's arrival
+time (UTC), named like Firehose names its objects.
+"""
+
+from __future__ import annotations
+
+import gzip
+import threading
+import time
+import uuid
+from datetime import datetime, timezone
+from typing import Any
+
+from miniticker import layout
+
+from .shards import ShardReader
+
+
+class FirehoseDrain(threading.Thread):
+    def __init__(self, kinesis: Any, s3: Any, *, stream: str, bucket: str, name: str,
+                 buffer_bytes: int, buffer_seconds: float, poll_seconds: float = 0.2) -> None:
+        super().__init__(name="firehose-drain", daemon=True)
+        self.s3 = s3
+        self.bucket = bucket
+        self.name_prefix = name
+        self.buffer_bytes = buffer_bytes
+        self.buffer_seconds = buffer_seconds
+        self.poll_seconds = poll_seconds
+        self.reader = ShardReader(kinesis, stream)
+        self.records = 0  # records written to S3
+        self.objects = 0
+        self.error: BaseException | None = None
+        self._buffer: list[bytes] = []
+        self._size = 0
+        self._oldest: datetime | None = None
+        self._buffered_at = 0.0
+        self._stopping = threading.Event()
+
+    def stop(self) -> None:
+        """Read the stream to its end, write what is buffered, and stop."""
+        self._stopping.set()
+
+    def run(self) -> None:
+        try:
+            while True:
+                stopping = self._stopping.is_set()
+                got = sum(self._take(self.reader.read(shard)) for shard in self.reader.iterators)
+                if self._buffer and (self._size >= self.buffer_bytes or
+                                     time.monotonic() - self._buffered_at >= self.buffer_seconds):
+                    self._flush()
+                if stopping and not got:  # caught up after the stop was asked
+                    if self._buffer:
+                        self._flush()
+                    return
+                if not got:
+                    self._stopping.wait(self.poll_seconds)
+        except BaseException as error:  # reported by the run, which stops
+            self.error = error
+
+    def _take(self, records: list[dict[str, Any]]) -> int:
+        for record in records:
+            if not self._buffer:
+                self._oldest = record["ApproximateArrivalTimestamp"]
+                self._buffered_at = time.monotonic()
+            self._buffer.append(record["Data"])
+            self._size += len(record["Data"])
+        return len(records)
+
+    def _flush(self) -> None:
+        oldest = (self._oldest or datetime.now(timezone.utc)).astimezone(timezone.utc)
+        key = (f"{layout.RAW_PREFIX}dt={oldest:%Y-%m-%d}/hour={oldest:%H}/"
+               f"{self.name_prefix}-1-{oldest:%Y-%m-%d-%H-%M-%S}-{uuid.uuid4()}.gz")
+        self.s3.put_object(Bucket=self.bucket, Key=key,
+                           Body=gzip.compress(b"".join(self._buffer)))
+        self.records += len(self._buffer)
+        self.objects += 1
+        self._buffer, self._size, self._oldest = [], 0, None
