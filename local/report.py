@@ -19,7 +19,8 @@ import pyarrow.dataset as ds
 
 from miniticker import layout
 
-WIDTH, HEIGHT, PAD = 640, 220, 36
+WIDTH, HEIGHT, PAD = 560, 200, 36
+MIN_CANDLES = 3  # a candle chart is worth drawing from three minutes on
 MINUTE_MS = 60_000
 
 
@@ -40,7 +41,7 @@ def write_report(directory: Path, summary: dict[str, Any]) -> Path:
                        f'{change:+.2f}% in 24 h</span> '
                        f'<small>at {html.escape(newest["iso_timestamp"])}</small></p>')
         charts = [_line_chart(symbol, points)]
-        if len(candles) >= 2:
+        if len(candles) >= MIN_CANDLES:
             charts.append(_candle_chart(symbol, candles))
         sections.append(f'<section class="symbol" data-symbol="{html.escape(symbol)}">'
                         f'<h2>{html.escape(symbol)}</h2>{figures}{"".join(charts)}</section>')
