@@ -10,61 +10,48 @@ from __future__ import annotations
 
 import contextlib
 import json
-import threading
 import time
 from collections.abc import Callable
 from typing import Any, TextIO
 
 from .lambda_context import LocalContext
 from .lambda_events import kinesis_event
-from .shards import ShardReader
+from .shards import StreamRunner
 
 Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
 
 
-class EventSourcePoller(threading.Thread):
+class EventSourcePoller(StreamRunner):
     def __init__(self, kinesis: Any, *, stream: str, stream_arn: str, handler: Handler,
                  function_name: str, batch_size: int, batching_window: float,
                  retry_attempts: int, poll_seconds: float = 0.2,
                  output: TextIO | None = None) -> None:
-        super().__init__(name="event-source-mapping", daemon=True)
+        super().__init__("event-source-mapping", kinesis, stream, poll_seconds)
         self.handler = handler
         self.stream_arn = stream_arn
         self.function_name = function_name
         self.batch_size = batch_size
         self.batching_window = batching_window
         self.retry_attempts = retry_attempts
-        self.poll_seconds = poll_seconds
         self.output = output  # where the function's standard output goes (logs, EMF)
-        self.reader = ShardReader(kinesis, stream)
         self.invocations = 0
         self.records_done = 0  # records whose batch succeeded
         self.set_aside: list[dict[str, Any]] = []  # what the on-failure destination would get
         self.latencies_ms: list[int] = []  # event time to item written, per record
-        self.error: BaseException | None = None
         self._pending: dict[str, list[dict[str, Any]]] = {s: [] for s in self.reader.iterators}
         self._first_at: dict[str, float] = {}
-        self._stopping = threading.Event()
 
-    def stop(self) -> None:
-        """Deliver everything in the stream, then stop."""
-        self._stopping.set()
+    def poll(self, stopping: bool) -> int:
+        read = 0
+        for shard in self.reader.iterators:
+            records = self.reader.read(shard, limit=self.batch_size)
+            read += len(records)
+            # Stopping and caught up on this shard: no batching window to wait for.
+            self._gather(shard, records, flush=stopping and not records)
+        return read
 
-    def run(self) -> None:
-        try:
-            while True:
-                stopping = self._stopping.is_set()
-                got = 0
-                for shard in self.reader.iterators:
-                    records = self.reader.read(shard, limit=self.batch_size)
-                    got += len(records)
-                    self._gather(shard, records, flush=stopping and not records)
-                if stopping and not got and not any(self._pending.values()):
-                    return
-                if not got:
-                    self._stopping.wait(self.poll_seconds)
-        except BaseException as error:  # reported by the run, which stops
-            self.error = error
+    def finished(self, read: int) -> bool:
+        return not read and not any(self._pending.values())
 
     def _gather(self, shard: str, records: list[dict[str, Any]], *, flush: bool) -> None:
         pending = self._pending[shard]

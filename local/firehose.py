@@ -9,7 +9,6 @@ time (UTC), named like Firehose names its objects.
 from __future__ import annotations
 
 import gzip
-import threading
 import time
 import uuid
 from datetime import datetime, timezone
@@ -17,49 +16,38 @@ from typing import Any
 
 from miniticker import layout
 
-from .shards import ShardReader
+from .shards import StreamRunner
 
 
-class FirehoseDrain(threading.Thread):
+class FirehoseDrain(StreamRunner):
     def __init__(self, kinesis: Any, s3: Any, *, stream: str, bucket: str, name: str,
                  buffer_bytes: int, buffer_seconds: float, poll_seconds: float = 0.2) -> None:
-        super().__init__(name="firehose-drain", daemon=True)
+        super().__init__("firehose-drain", kinesis, stream, poll_seconds)
         self.s3 = s3
         self.bucket = bucket
         self.name_prefix = name
         self.buffer_bytes = buffer_bytes
         self.buffer_seconds = buffer_seconds
-        self.poll_seconds = poll_seconds
-        self.reader = ShardReader(kinesis, stream)
         self.records = 0  # records written to S3
         self.objects = 0
-        self.error: BaseException | None = None
         self._buffer: list[bytes] = []
         self._size = 0
         self._oldest: datetime | None = None
         self._buffered_at = 0.0
-        self._stopping = threading.Event()
 
-    def stop(self) -> None:
-        """Read the stream to its end, write what is buffered, and stop."""
-        self._stopping.set()
+    def poll(self, stopping: bool) -> int:
+        read = sum(self._take(self.reader.read(shard)) for shard in self.reader.iterators)
+        if self._buffer and (self._size >= self.buffer_bytes or
+                             time.monotonic() - self._buffered_at >= self.buffer_seconds):
+            self._flush()
+        return read
 
-    def run(self) -> None:
-        try:
-            while True:
-                stopping = self._stopping.is_set()
-                got = sum(self._take(self.reader.read(shard)) for shard in self.reader.iterators)
-                if self._buffer and (self._size >= self.buffer_bytes or
-                                     time.monotonic() - self._buffered_at >= self.buffer_seconds):
-                    self._flush()
-                if stopping and not got:  # caught up after the stop was asked
-                    if self._buffer:
-                        self._flush()
-                    return
-                if not got:
-                    self._stopping.wait(self.poll_seconds)
-        except BaseException as error:  # reported by the run, which stops
-            self.error = error
+    def finished(self, read: int) -> bool:
+        if read:
+            return False
+        if self._buffer:  # caught up: what is buffered goes out now
+            self._flush()
+        return True
 
     def _take(self, records: list[dict[str, Any]]) -> int:
         for record in records:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 
@@ -29,3 +30,41 @@ class ShardReader:
         self.iterators[shard] = self.kinesis.get_shard_iterator(
             StreamName=self.stream, ShardId=shard, ShardIteratorType="AT_SEQUENCE_NUMBER",
             StartingSequenceNumber=sequence_number)["ShardIterator"]
+
+
+class StreamRunner(threading.Thread):
+    """A thread that reads a stream until it is asked to stop and has caught up.
+
+    Subclasses act on what `poll` reads (returning how many records it read) and say in
+    `finished` whether, once stopping, nothing is left to do. An exception ends the thread and
+    is kept in `error` for the run to report.
+    """
+
+    def __init__(self, name: str, kinesis: Any, stream: str, poll_seconds: float) -> None:
+        super().__init__(name=name, daemon=True)
+        self.reader = ShardReader(kinesis, stream)
+        self.poll_seconds = poll_seconds
+        self.error: BaseException | None = None
+        self._stopping = threading.Event()
+
+    def stop(self) -> None:
+        """Finish what is in the stream, then stop."""
+        self._stopping.set()
+
+    def poll(self, stopping: bool) -> int:
+        raise NotImplementedError
+
+    def finished(self, read: int) -> bool:
+        raise NotImplementedError
+
+    def run(self) -> None:
+        try:
+            while True:
+                stopping = self._stopping.is_set()
+                read = self.poll(stopping)
+                if stopping and self.finished(read):
+                    return
+                if not read:
+                    self._stopping.wait(self.poll_seconds)
+        except BaseException as error:  # reported by the run, which stops
+            self.error = error

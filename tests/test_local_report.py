@@ -10,12 +10,12 @@ from pathlib import Path
 from glue_jobs import raw_to_parquet as job
 from local.report import write_report
 from market_sim import MarketDataGenerator
-from miniticker import normalize, to_json_line
+from miniticker import MiniTicker, normalize, to_json_line
 
 START_MS = 1_795_514_400_000  # 2026-11-24T10:00:00Z
 
 
-def dataset(directory: Path, seconds: int) -> list:
+def dataset(directory: Path, seconds: int) -> list[MiniTicker]:
     records = [normalize(p, received_at=p["E"] + 30) for p in MarketDataGenerator(
         ["BTCUSDT", "ETHUSDT"], seed=3, start_ms=START_MS).payloads(2 * seconds)]
     rows = job.parse_piece(job.Piece("k", 1, b"".join(map(to_json_line, records)), None)).rows
