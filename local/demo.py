@@ -45,6 +45,7 @@ from .report import write_report
 
 REPO = Path(__file__).resolve().parents[1]
 LIVE_URL = "wss://data-stream.binance.vision"
+SETTLE_SECONDS = 2.0
 
 
 class PartFailed(RuntimeError):
@@ -126,6 +127,9 @@ class Demo:
                   file=self.console, flush=True)
             if server is not None:
                 server.stall(3600)
+                # Frames already sent are still in the socket: let the ingester read them
+                # before it is told to stop reading (loopback takes milliseconds).
+                time.sleep(SETTLE_SECONDS)
             self._stop_ingester(ingester)
             for part in (drain, poller):
                 part.stop()
