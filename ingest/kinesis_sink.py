@@ -106,7 +106,7 @@ class KinesisSink:
                                      "AWS_SECRET_ACCESS_KEY, a profile, or a task role")
         self._credentials = credentials
         meta = client.meta
-        self._url = meta.endpoint_url + "/"
+        self._url = meta.endpoint_url.rstrip("/") + "/"
         self._signer_scope = (meta.service_model.signing_name, meta.region_name)
         metadata = meta.service_model.metadata
         self._headers = {
