@@ -210,6 +210,7 @@ class Demo:
             kinesis, stream=settings.stream_name, stream_arn=arn, handler=handler,
             function_name=f"{settings.stack_name}-consumer",
             batch_size=settings.consumer_batch_size,
+            # The stack's window, capped at a second so a run of minutes shows items promptly.
             batching_window=min(settings.consumer_batching_window_seconds, 1),
             retry_attempts=settings.consumer_retry_attempts,
             output=self.consumer_log)
