@@ -4,12 +4,13 @@
 
 Generated mini-tickers (ten symbols) as gzip JSON lines in files of about 1 MB, the size Firehose
 writes, all in one raw hour. Each engine runs in a process of its own, one after the other, and
-reports its own conversion time; peak RSS is the process's, from the kernel (wait4).
+reports its own conversion time; peak RSS and CPU (all threads, interpreter start included)
+are the process's, from the kernel (wait4).
 
 - the job: ``glue_jobs/raw_to_parquet.py`` (its ``run``, default two workers) with a stand-in
   for the S3 client over a local folder. The tests run the job over moto's S3 server; here
-  moto would cost more than the conversion (its server spends about 0.1 s of CPU serving one
-  1 MB object, on the same two cores), and DuckDB reads local files too;
+  moto's pure-Python server would spend CPU of its own on the same two cores for every object
+  the job reads, and DuckDB reads local files too;
 - the reference: DuckDB's ``read_json`` over the same files on local disk, then
   ``COPY ... (FORMAT parquet, PARTITION_BY (dt, symbol))``, with the same column types.
 
@@ -28,7 +29,7 @@ import sys
 import tempfile
 import textwrap
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -73,8 +74,14 @@ def _write(directory: Path, index: int, lines: list[bytes]) -> Path:
     return path
 
 
-def run_measured(code: str, env: dict[str, str]) -> tuple[dict[str, Any], float]:
-    """Run ``code`` in a fresh interpreter; its last stdout line (JSON) and its peak RSS (MB)."""
+class Measured(NamedTuple):
+    result: dict[str, Any]  # the process's last stdout line, JSON
+    rss_mb: float  # its peak resident memory
+    cpu_seconds: float  # user + system, every thread, interpreter start included
+
+
+def run_measured(code: str, env: dict[str, str]) -> Measured:
+    """Run ``code`` in a fresh interpreter and measure it from the kernel (wait4)."""
     process = subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, env=env,
                                stdout=subprocess.PIPE, text=True)
     assert process.stdout is not None
@@ -82,7 +89,8 @@ def run_measured(code: str, env: dict[str, str]) -> tuple[dict[str, Any], float]
     _, status, usage = os.wait4(process.pid, 0)
     if status != 0:
         raise SystemExit(f"benchmark process failed ({status}):\n{code}")
-    return json.loads(output.strip().splitlines()[-1]), usage.ru_maxrss / 1024
+    return Measured(json.loads(output.strip().splitlines()[-1]), usage.ru_maxrss / 1024,
+                    usage.ru_utime + usage.ru_stime)
 
 
 JOB = textwrap.dedent('''
@@ -172,18 +180,20 @@ def main() -> None:
         raw.mkdir(parents=True)
         for path in files:
             (raw / path.name).symlink_to(path)
-        job, job_rss = run_measured(JOB.format(hour=HOUR, root=root), dict(os.environ))
-        reference, duck_rss = run_measured(duckdb_code(files, Path(out) / "curated"),
-                                           dict(os.environ))
+        job_run = run_measured(JOB.format(hour=HOUR, root=root), dict(os.environ))
+        duck_run = run_measured(duckdb_code(files, Path(out) / "curated"), dict(os.environ))
+        job, reference = job_run.result, duck_run.result
         duck_files = sum(1 for _ in Path(out).rglob("*.parquet"))
 
     job_rate = job["rows_written"] / job["seconds"]
     duck_rate = args.events / reference["seconds"]
-    print(f"{'engine':<16}{'seconds':>9}{'events/s':>12}{'peak RSS MB':>13}{'files':>7}")
-    print(f"{'raw_to_parquet':<16}{job['seconds']:>9.2f}{job_rate:>12,.0f}{job_rss:>13,.0f}"
-          f"{job['output_files']:>7}")
-    print(f"{'duckdb':<16}{reference['seconds']:>9.2f}{duck_rate:>12,.0f}{duck_rss:>13,.0f}"
-          f"{duck_files:>7}")
+    print(f"{'engine':<16}{'seconds':>9}{'events/s':>12}{'peak RSS MB':>13}{'files':>7}"
+          f"{'CPU us/event':>14}")
+    for name, seconds, rate, run, files_out in (
+            ("raw_to_parquet", job["seconds"], job_rate, job_run, job["output_files"]),
+            ("duckdb", reference["seconds"], duck_rate, duck_run, duck_files)):
+        print(f"{name:<16}{seconds:>9.2f}{rate:>12,.0f}{run.rss_mb:>13,.0f}{files_out:>7}"
+              f"{run.cpu_seconds / args.events * 1e6:>14.2f}")
     print(f"ratio (job events/s / DuckDB events/s): {job_rate / duck_rate:.2f}")
     print(f"job: {job['lines']:,} lines, {job['rows_written']:,} rows, {job['duplicates']:,} "
           f"duplicates, {job['quarantined']:,} quarantined, "

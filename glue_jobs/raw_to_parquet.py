@@ -78,7 +78,7 @@ DEFAULTS = {
     "quarantine_prefix": layout.QUARANTINE_PREFIX,
     "manifest_prefix": layout.MANIFEST_PREFIX,
     "database": "crypto_live_db",
-    "table": "miniticker",
+    "table": catalog.CURATED_TABLE,
 }
 PIECE_BYTES = 32 * 1024 * 1024  # decompressed text parsed at once (whole lines)
 READ_BYTES = 1024 * 1024  # compressed bytes read from S3 at once
@@ -481,6 +481,12 @@ def raw_prefix_of(settings: Settings, hour: datetime) -> str:
     return f"{settings.raw_prefix}dt={hour:%Y-%m-%d}/hour={hour:%H}/"
 
 
+def hour_of_raw_key(key: str, raw_prefix: str) -> datetime:
+    """The hour a raw object belongs to, from its key (the inverse of `raw_prefix_of`)."""
+    day, hour = key[len(raw_prefix):].split("/")[:2]
+    return parse_hour(f"{day.removeprefix('dt=')}T{hour.removeprefix('hour=')}", key)
+
+
 def list_keys(s3: Any, bucket: str, prefix: str) -> list[str]:
     keys: list[str] = []
     for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
@@ -618,8 +624,7 @@ def register_partitions(glue: Any, settings: Settings, table: dict[str, Any],
 
 def run(settings: Settings, s3: Any = None, glue: Any = None) -> dict[str, Any]:
     # The C allocator gives freed buffers back to the system; Arrow's default pool (mimalloc)
-    # keeps them, and the peak RSS bench/bench_raw_to_parquet.py prints is about 100 MB lower
-    # this way, at the same speed: a 1/16 DPU Glue worker has 1 GB.
+    # keeps them for reuse, which raises the peak RSS: a 1/16 DPU Glue worker has 1 GB.
     pa.set_memory_pool(pa.system_memory_pool())
     config = Config(retries={"mode": "standard", "max_attempts": 5},
                     max_pool_connections=max(10, settings.workers * 2))

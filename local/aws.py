@@ -22,7 +22,6 @@ from stacks.settings import Settings
 REGION = "us-east-1"
 CREDENTIALS = {"AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local",
                "AWS_REGION": REGION, "AWS_DEFAULT_REGION": REGION}
-CURATED_TABLE = "miniticker"
 
 
 def _fast_shard_reads() -> None:
@@ -97,14 +96,6 @@ class LocalAws:
             Name=settings.secret_name, SecretString=json.dumps({"streams": list(settings.streams)}))
         glue = self.client("glue")
         glue.create_database(DatabaseInput={"Name": settings.database_name})
-        glue.create_table(DatabaseName=settings.database_name, TableInput={
-            "Name": CURATED_TABLE, "TableType": "EXTERNAL_TABLE",
-            "PartitionKeys": [{"Name": k, "Type": "string"}
-                              for k in catalog.CURATED_PARTITION_KEYS],
-            "StorageDescriptor": {
-                "Columns": catalog.curated_columns(),
-                "Location": f"s3://{self.bucket}/{layout.CURATED_PREFIX}",
-                "InputFormat": "org.apache.hadoop.hive.ql.io.parquet.MapredParquetInputFormat",
-                "OutputFormat": "org.apache.hadoop.hive.ql.io.parquet.MapredParquetOutputFormat",
-                "SerdeInfo": {"SerializationLibrary":
-                              "org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe"}}})
+        glue.create_table(DatabaseName=settings.database_name,
+                          TableInput=catalog.curated_table_input(
+                              f"s3://{self.bucket}/{layout.CURATED_PREFIX}"))

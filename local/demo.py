@@ -22,7 +22,7 @@ import signal
 import subprocess
 import sys
 import time
-from datetime import datetime, timedelta
+from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -264,16 +264,16 @@ class Demo:
                              f"(see {self.out / 'ingest.log'})")
 
     def _convert(self, aws: LocalAws) -> dict[str, Any]:
+        """The Glue job over every hour the drain wrote."""
         s3 = aws.client("s3")
-        hours = sorted({key.split("/")[2] + "T" + key.split("/")[3].removeprefix("hour=")
+        hours = sorted({job.hour_of_raw_key(key, layout.RAW_PREFIX)
                         for key in job.list_keys(s3, aws.bucket, layout.RAW_PREFIX)})
         if not hours:
             return {"rows_written": 0, "duplicates": 0, "quarantined": 0, "hours": []}
-        first = hours[0].removeprefix("dt=")
-        last = datetime.strptime(hours[-1].removeprefix("dt="), job.HOUR_FORMAT)
-        end = (last + timedelta(hours=1)).strftime(job.HOUR_FORMAT)
-        settings = job.parse_settings(["--bucket", aws.bucket, "--start", first, "--end", end,
-                                       "--database", self.settings.database_name])
+        end = hours[-1] + timedelta(hours=1)
+        settings = job.parse_settings([
+            "--bucket", aws.bucket, "--database", self.settings.database_name,
+            "--start", hours[0].strftime(job.HOUR_FORMAT), "--end", end.strftime(job.HOUR_FORMAT)])
         summary: dict[str, Any] = job.run(settings, s3=s3, glue=aws.client("glue"))
         return summary
 
@@ -283,8 +283,9 @@ class Demo:
                  poller: EventSourcePoller, drain: FirehoseDrain, glue: dict[str, Any],
                  seconds: float) -> dict[str, Any]:
         sent = self._export_sent(server)
-        raw_lines = self._export_prefix(aws, layout.RAW_PREFIX)
-        parquet_files = self._export_prefix(aws, layout.CURATED_PREFIX)
+        raw_lines = [line for body in self._export(aws, layout.RAW_PREFIX)
+                     for line in gzip.decompress(body).splitlines()]
+        parquet_files = len(self._export(aws, layout.CURATED_PREFIX))
         items = self._export_items(aws)
         totals = self._ingest_totals() | self._final_ingest_totals()
         latencies = sorted(poller.latencies_ms)
@@ -341,22 +342,18 @@ class Demo:
                 out.write(json.dumps({"symbol": symbol, "event_time": event_time}) + "\n")
         return sent
 
-    def _export_prefix(self, aws: LocalAws, prefix: str) -> Any:
-        """Copy every object under ``prefix`` into DIR; raw: returns its lines, else a count."""
+    def _export(self, aws: LocalAws, prefix: str) -> list[bytes]:
+        """Copy every object under ``prefix`` into DIR (``DIR/raw/miniticker/...``,
+        ``DIR/curated/...``); returns their contents."""
         s3 = aws.client("s3")
-        lines: list[bytes] = []
-        count = 0
-        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=aws.bucket,
-                                                                 Prefix=prefix):
-            for item in page.get("Contents", []):
-                body = s3.get_object(Bucket=aws.bucket, Key=item["Key"])["Body"].read()
-                target = self.out / item["Key"]  # DIR/raw/miniticker/..., DIR/curated/...
-                target.parent.mkdir(parents=True, exist_ok=True)
-                target.write_bytes(body)
-                count += 1
-                if prefix == layout.RAW_PREFIX:
-                    lines.extend(gzip.decompress(body).splitlines())
-        return lines if prefix == layout.RAW_PREFIX else count
+        bodies = []
+        for key in job.list_keys(s3, aws.bucket, prefix):
+            body: bytes = s3.get_object(Bucket=aws.bucket, Key=key)["Body"].read()
+            target = self.out / key
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(body)
+            bodies.append(body)
+        return bodies
 
     def _export_items(self, aws: LocalAws) -> list[dict[str, Any]]:
         deserialize = TypeDeserializer().deserialize

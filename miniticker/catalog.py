@@ -4,8 +4,24 @@ The CDK app defines the tables with these columns and the Glue job registers par
 curated one; neither copies a field list.
 """
 
+from typing import Any
 
 from .record import DECIMAL_PRECISION, DECIMAL_SCALE, FIELDS, FieldKind
+
+CURATED_TABLE = "miniticker"  # Parquet over curated/
+RAW_TABLE = "raw_miniticker"  # JSON lines over raw/
+
+#: How each table's files are read, by the names Glue's API and CloudFormation use.
+PARQUET_FORMAT = {
+    "InputFormat": "org.apache.hadoop.hive.ql.io.parquet.MapredParquetInputFormat",
+    "OutputFormat": "org.apache.hadoop.hive.ql.io.parquet.MapredParquetOutputFormat",
+    "SerializationLibrary": "org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe",
+}
+JSON_LINES_FORMAT = {
+    "InputFormat": "org.apache.hadoop.mapred.TextInputFormat",
+    "OutputFormat": "org.apache.hadoop.hive.ql.io.HiveIgnoreKeyTextOutputFormat",
+    "SerializationLibrary": "org.openx.data.jsonserde.JsonSerDe",
+}
 
 #: The curated Parquet dataset: partition columns, in path order (not stored in the files).
 CURATED_PARTITION_KEYS = ("dt", "symbol")
@@ -30,3 +46,17 @@ def raw_columns() -> list[dict[str, str]]:
     """The raw JSON table's columns, every field as it is stored in a line."""
     return [{"Name": f.name, "Type": _RAW_TYPES[f.kind], "Comment": f.doc[:255]}
             for f in FIELDS]
+
+
+def curated_table_input(location: str) -> dict[str, Any]:
+    """The curated table as Glue's CreateTable takes it (the local mode and the tests create it
+    so; the CDK app defines the same table from the same parts)."""
+    return {
+        "Name": CURATED_TABLE, "TableType": "EXTERNAL_TABLE",
+        "PartitionKeys": [{"Name": key, "Type": "string"} for key in CURATED_PARTITION_KEYS],
+        "StorageDescriptor": {
+            "Columns": curated_columns(), "Location": location,
+            "InputFormat": PARQUET_FORMAT["InputFormat"],
+            "OutputFormat": PARQUET_FORMAT["OutputFormat"],
+            "SerdeInfo": {"SerializationLibrary": PARQUET_FORMAT["SerializationLibrary"]}},
+    }

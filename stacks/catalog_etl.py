@@ -3,8 +3,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from aws_cdk import Aws, RemovalPolicy, Stack
 from aws_cdk import aws_athena as athena
 from aws_cdk import aws_glue as glue
@@ -21,8 +19,6 @@ from .packaging import REPO, glue_job_files, pinned_version
 JOB_SCRIPT = REPO / "glue_jobs" / "raw_to_parquet.py"
 CONTRACT_WHEEL_VERSION = "1"  # the key is fixed; each deploy overwrites it
 SCRIPTS_PREFIX = "glue/"
-CURATED_TABLE = "miniticker"
-RAW_TABLE = "raw_miniticker"
 JOB_CAPACITY_DPU = 0.0625  # 1/16 DPU: 1 GB of memory, which the job stays well under
 JOB_TIMEOUT_MINUTES = 60
 MAX_CONCURRENT_RUNS = 4  # hours of a backfill may run side by side
@@ -79,8 +75,9 @@ class CatalogAndEtl(Construct):
         database = glue.CfnDatabase(self, "Database", catalog_id=Aws.ACCOUNT_ID, database_input={
             "name": database_name, "description": "crypto-live: Binance mini-tickers"})
         self.raw_table = self._table(
-            RAW_TABLE, columns=catalog.raw_columns(), partition_keys=catalog.RAW_PARTITION_KEYS,
-            bucket=bucket, prefix=layout.RAW_PREFIX, json_lines=True, parameters={
+            catalog.RAW_TABLE, columns=catalog.raw_columns(),
+            partition_keys=catalog.RAW_PARTITION_KEYS, bucket=bucket, prefix=layout.RAW_PREFIX,
+            json_lines=True, parameters={
             "classification": "json", "compressionType": "gzip",
             # Partition projection: every Firehose hour is queryable without registration.
             "projection.enabled": "true",
@@ -93,7 +90,7 @@ class CatalogAndEtl(Construct):
                 f"s3://{bucket.bucket_name}/{layout.RAW_PREFIX}dt=${{dt}}/hour=${{hour}}/",
             })
         self.curated_table = self._table(
-            CURATED_TABLE, columns=catalog.curated_columns(),
+            catalog.CURATED_TABLE, columns=catalog.curated_columns(),
             partition_keys=catalog.CURATED_PARTITION_KEYS, bucket=bucket,
             prefix=layout.CURATED_PREFIX,
             parameters={"classification": "parquet", "parquet.compression": "SNAPPY"})
@@ -133,7 +130,7 @@ class CatalogAndEtl(Construct):
             default_arguments={
                 "--bucket": bucket.bucket_name,
                 "--database": database_name,
-                "--table": CURATED_TABLE,
+                "--table": catalog.CURATED_TABLE,
                 "--extra-py-files": scripts + wheel,
                 "--additional-python-modules":
                     f"pyarrow=={pinned_version(REPO / 'requirements.txt', 'pyarrow')}",
@@ -179,25 +176,12 @@ class CatalogAndEtl(Construct):
             athena.CfnNamedQuery(
                 self, query_id, name=name, database=database_name,
                 work_group=self.workgroup.ref,  # a Ref: created after the workgroup
-                query_string=sql.format(database=database_name, table=CURATED_TABLE))
+                query_string=sql.format(database=database_name, table=catalog.CURATED_TABLE))
 
     def _table(self, name: str, *, columns: list[dict[str, str]],
                partition_keys: tuple[str, ...], bucket: s3.IBucket, prefix: str,
                parameters: dict[str, str], json_lines: bool = False) -> glue.CfnTable:
-        if json_lines:
-            formats: dict[str, Any] = {"input_format": "org.apache.hadoop.mapred.TextInputFormat",
-                       "output_format":
-                           "org.apache.hadoop.hive.ql.io.HiveIgnoreKeyTextOutputFormat",
-                       "serde_info": glue.CfnTable.SerdeInfoProperty(
-                           serialization_library="org.openx.data.jsonserde.JsonSerDe")}
-        else:
-            formats = {"input_format":
-                           "org.apache.hadoop.hive.ql.io.parquet.MapredParquetInputFormat",
-                       "output_format":
-                           "org.apache.hadoop.hive.ql.io.parquet.MapredParquetOutputFormat",
-                       "serde_info": glue.CfnTable.SerdeInfoProperty(
-                           serialization_library=
-                           "org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe")}
+        hive = catalog.JSON_LINES_FORMAT if json_lines else catalog.PARQUET_FORMAT
         return glue.CfnTable(
             self, name.title().replace("_", ""), catalog_id=Aws.ACCOUNT_ID,
             database_name=self.database_name,
@@ -210,7 +194,9 @@ class CatalogAndEtl(Construct):
                     columns=[glue.CfnTable.ColumnProperty(
                         name=c["Name"], type=c["Type"], comment=c["Comment"])
                         for c in columns],
-                    **formats)))
+                    input_format=hive["InputFormat"], output_format=hive["OutputFormat"],
+                    serde_info=glue.CfnTable.SerdeInfoProperty(
+                        serialization_library=hive["SerializationLibrary"]))))
 
     def table_arn(self, table: str) -> str:
         return (f"arn:{Aws.PARTITION}:glue:{Aws.REGION}:{Aws.ACCOUNT_ID}:table/"
@@ -221,6 +207,6 @@ class CatalogAndEtl(Construct):
         """What registering partitions of the curated table touches (catalog, database, table)."""
         base = f"arn:{Aws.PARTITION}:glue:{Aws.REGION}:{Aws.ACCOUNT_ID}"
         return [f"{base}:catalog", f"{base}:database/{self.database_name}",
-                self.table_arn(CURATED_TABLE)]
+                self.table_arn(catalog.CURATED_TABLE)]
 
 

@@ -22,7 +22,7 @@ import pytest
 from glue_jobs import raw_to_parquet as job
 from market_sim import POPULAR, MarketDataGenerator
 from miniticker import FIELDS, FieldKind, MiniTicker, normalize, to_json_line
-from miniticker.catalog import curated_columns
+from miniticker.catalog import curated_table_input
 
 REPO = Path(__file__).resolve().parents[1]
 HOUR = datetime(2026, 11, 24, 10, tzinfo=timezone.utc)
@@ -52,16 +52,8 @@ def catalog(glue: Any, bucket: str) -> str:
     """The curated table as the CDK app defines it (columns from the contract)."""
     database = f"db_{uuid.uuid4().hex[:8]}"
     glue.create_database(DatabaseInput={"Name": database})
-    glue.create_table(DatabaseName=database, TableInput={
-        "Name": "miniticker", "TableType": "EXTERNAL_TABLE",
-        "PartitionKeys": [{"Name": "dt", "Type": "string"}, {"Name": "symbol", "Type": "string"}],
-        "StorageDescriptor": {
-            "Columns": curated_columns(),
-            "Location": f"s3://{bucket}/curated/miniticker/",
-            "InputFormat": "org.apache.hadoop.hive.ql.io.parquet.MapredParquetInputFormat",
-            "OutputFormat": "org.apache.hadoop.hive.ql.io.parquet.MapredParquetOutputFormat",
-            "SerdeInfo": {"SerializationLibrary":
-                          "org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe"}}})
+    glue.create_table(DatabaseName=database, TableInput=curated_table_input(
+        f"s3://{bucket}/curated/miniticker/"))
     return database
 
 
