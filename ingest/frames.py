@@ -51,16 +51,20 @@ def parse_frame(text: str | bytes, received_at: int) -> Frame:
     except (ValueError, UnicodeDecodeError) as error:
         return Frame(FrameKind.INVALID_JSON,
                      rejected=[InvalidMiniTicker(None, f"not valid JSON: {error}", text)])
+    records, rejected = normalize_message(message, received_at=received_at)
+    if records:
+        return Frame(FrameKind.DATA, records, rejected)
+    # Nothing passed the contract: only now is it worth asking what else the frame is (market
+    # data is nearly every frame; the contract already rejects these messages).
     if type(message) is dict:
         if _is_shutdown(message):
             return Frame(FrameKind.SHUTDOWN)
         if "id" in message and ("result" in message or "error" in message):
             return Frame(FrameKind.ACK, rejected=[
                 InvalidMiniTicker(None, "a request response, not market data", text)])
-    records, rejected = normalize_message(message, received_at=received_at)
-    if not records and rejected:
+    if rejected:
         return Frame(FrameKind.REJECTED, rejected=rejected)
-    return Frame(FrameKind.DATA, records, rejected)
+    return Frame(FrameKind.DATA)  # an empty all-market array: nothing to deliver
 
 
 def _is_shutdown(message: dict[str, Any]) -> bool:

@@ -2,12 +2,13 @@
 
 Counters are aggregated here under one lock (readers, feeds and the sender all report) and
 published once per interval as one CloudWatch EMF document through Powertools Metrics, printed
-to stdout, where CloudWatch extracts it from the ECS log stream. Lag is published as a sample of
-up to 100 values an interval, so CloudWatch can chart its percentiles.
+to stdout, where CloudWatch extracts it from the ECS log stream. Lag is published as a uniform
+sample of up to 100 values an interval, so CloudWatch can chart its percentiles.
 """
 
 from __future__ import annotations
 
+import math
 import random
 import threading
 import time
@@ -52,28 +53,42 @@ _UNITS = {MetricName.GAP_SECONDS: MetricUnit.Seconds, MetricName.LAG: MetricUnit
 class IngestMetrics:
     """Thread-safe counters, published by `flush`; also the feeds' and sender's observer."""
 
-    def __init__(self, logger: Logger, metrics: Metrics | None = None) -> None:
+    def __init__(self, logger: Logger, metrics: Metrics | None = None,
+                 rng: random.Random | None = None) -> None:
         self._logger = logger
         self._metrics = metrics or Metrics(namespace=NAMESPACE, service=SERVICE)
         self._lock = threading.Lock()
         self._counts: defaultdict[str, float] = defaultdict(float)
         self._totals: defaultdict[str, float] = defaultdict(float)  # since start
+        # The readers' two counters are plain ints, folded into the dicts when read: `received`
+        # runs for every frame, the dicts' string-keyed float sums cost twice as much.
+        self._received = 0
+        self._duplicates = 0
+        self._rng = rng or random.Random()
         self._lags: list[int] = []
         self._lags_seen = 0
-        self._random = random.Random().random
+        self._lag_weight = 0.0
+        self._next_lag_slot = 0
+        self._restart_lag_sample()
         self._sampled_logs: dict[str, tuple[float, int]] = {}
 
     def _add(self, name: str, value: float) -> None:
         with self._lock:
-            self._add_locked(name, value)
+            self._counts[name] += value
+            self._totals[name] += value
 
-    def _add_locked(self, name: str, value: float) -> None:
-        self._counts[name] += value
-        self._totals[name] += value
+    def _fold_locked(self) -> None:
+        for name, value in ((MetricName.EVENTS_RECEIVED, self._received),
+                            (MetricName.DUPLICATES_DROPPED, self._duplicates)):
+            if value:
+                self._counts[name] += value
+                self._totals[name] += value
+        self._received = self._duplicates = 0
 
     @property
     def totals(self) -> dict[str, float]:
         with self._lock:
+            self._fold_locked()
             return dict(self._totals)
 
     # --- what the readers report --------------------------------------------------------------
@@ -81,18 +96,30 @@ class IngestMetrics:
     def received(self, count: int, duplicates: int, lag: int | None) -> None:
         """One frame's records: ``lag`` is ``received_at - event_time`` of its first record."""
         with self._lock:  # once a frame: this is on every reader's path
-            self._add_locked(MetricName.EVENTS_RECEIVED, count)
+            self._received += count
             if duplicates:
-                self._add_locked(MetricName.DUPLICATES_DROPPED, duplicates)
+                self._duplicates += duplicates
             if lag is not None:
-                # Reservoir sampling: every frame's lag has the same chance to be published.
-                self._lags_seen += 1
-                if len(self._lags) < LAG_SAMPLE:
+                seen = self._lags_seen = self._lags_seen + 1
+                if seen <= LAG_SAMPLE:
                     self._lags.append(lag)
-                else:
-                    slot = int(self._random() * self._lags_seen)
-                    if slot < LAG_SAMPLE:
-                        self._lags[slot] = lag
+                elif seen == self._next_lag_slot:
+                    self._lags[self._rng.randrange(LAG_SAMPLE)] = lag
+                    self._skip_lags()
+
+    def _restart_lag_sample(self) -> None:
+        self._lags, self._lags_seen = [], 0
+        self._lag_weight = 1.0
+        self._next_lag_slot = LAG_SAMPLE
+        self._skip_lags()
+
+    def _skip_lags(self) -> None:
+        # Reservoir sampling, Li's "Algorithm L": every frame's lag has the same chance to be
+        # in the sample, and the frames in between cost a comparison, not a random number.
+        rng = self._rng
+        self._lag_weight *= math.exp(math.log(1.0 - rng.random()) / LAG_SAMPLE)
+        weight = min(self._lag_weight, 1.0 - 1e-12)
+        self._next_lag_slot += int(math.log(1.0 - rng.random()) / math.log1p(-weight)) + 1
 
     def malformed(self, kind: FrameKind, count: int, sample: InvalidMiniTicker) -> None:
         """Count frames set aside; log the first of each kind, then one a minute with a count."""
@@ -138,15 +165,20 @@ class IngestMetrics:
     def flush(self, backlog: int) -> None:
         """Publish the interval's counters (zeros included, so alarms see them) as EMF."""
         with self._lock:
+            self._fold_locked()
             counts, self._counts = self._counts, defaultdict(float)
-            lags, self._lags, self._lags_seen = self._lags, [], 0
+            lags = self._lags
+            self._restart_lag_sample()
+        # Lags first: Powertools prints a metric set by itself when one metric reaches 100
+        # values, so a full sample goes out as a document of its own and the counters' flush
+        # below always has something to publish.
+        for lag in lags:
+            self._metrics.add_metric(name=MetricName.LAG, unit=MetricUnit.Milliseconds,
+                                     value=lag)
         for name in _COUNTERS:
             self._metrics.add_metric(name=name, unit=_UNITS.get(name, MetricUnit.Count),
                                      value=counts.get(name, 0))
         self._metrics.add_metric(name=MetricName.BACKLOG, unit=MetricUnit.Count, value=backlog)
-        for lag in lags:
-            self._metrics.add_metric(name=MetricName.LAG, unit=MetricUnit.Milliseconds,
-                                     value=lag)
         self._metrics.flush_metrics()
 
 

@@ -19,6 +19,7 @@ from ingest.kinesis_sink import (
     KinesisSink,
     MissingCredentials,
     batches,
+    failed_records,
     put_records_body,
 )
 from ingest.spool import Spool
@@ -240,3 +241,34 @@ def test_the_request_body_is_kinesis_json():
     assert json.loads(body) == {"StreamName": "ticks", "Records": [
         {"Data": base64.b64encode(b'{"a":"\\u00e9"}\n').decode(), "PartitionKey": "BTCUSDT"},
         {"Data": "eA==", "PartitionKey": "ÉTHUSDT"}]}
+    assert json.loads(put_records_body("ticks", [])) == {"StreamName": "ticks", "Records": []}
+
+
+@pytest.mark.parametrize("spacing", ["", " "])
+def test_an_answer_without_failures_is_read_without_decoding_the_results(spacing: str):
+    batch = [("BTCUSDT", b"a\n"), ("ETHUSDT", b"b\n")]
+    results = [{"SequenceNumber": "1", "ShardId": "shardId-000000000000"}] * 2
+    answer = json.dumps({"FailedRecordCount": 0, "Records": results},
+                        separators=("," + spacing, ":" + spacing)).encode()
+    assert failed_records(batch, answer) == ([], None)
+    assert failed_records(batch, answer.replace(b"[", b"[garbage", 1)) == ([], None)
+
+
+def test_a_partial_failure_is_not_mistaken_for_success():
+    batch = [("BTCUSDT", b"a\n"), ("ETHUSDT", b"b\n"), ("BNBUSDT", b"c\n")]
+    throttled = {"ErrorCode": "ProvisionedThroughputExceededException",
+                 # an error text quoting the fast path's pattern must not look like the member
+                 "ErrorMessage": 'Rate exceeded ("FailedRecordCount":0,)'}
+    ok = {"SequenceNumber": "1", "ShardId": "shardId-000000000000"}
+    for count in (1, 10):
+        answer = json.dumps({"Records": [throttled, ok, throttled],
+                             "FailedRecordCount": count}).encode()
+        if count == 10:  # a count that starts with 1 and goes on: still a failure
+            assert failed_records(batch, answer)[0] == [batch[0], batch[2]]
+            continue
+        assert failed_records(batch, answer) == (
+            [batch[0], batch[2]], "ProvisionedThroughputExceededException x2")
+    garbled = json.dumps({"FailedRecordCount": 1, "Records": [ok]}).encode()
+    failed, reason = failed_records(batch, garbled)
+    assert failed == batch
+    assert reason == "unreadable PutRecords response: 1 results for 3 records"
