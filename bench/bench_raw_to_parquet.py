@@ -1,6 +1,11 @@
 """raw_to_parquet against DuckDB on the same raw hour: events/s, peak RSS, output files.
 
     .venv/bin/python bench/bench_raw_to_parquet.py [--events 5000000] [--data-dir DIR]
+    .venv/bin/python bench/bench_raw_to_parquet.py --stages 40
+
+``--stages N`` prints where the job's CPU goes instead: each stage of its path, run one after the
+other in this process on the first N files (one thread), in microseconds a row; and the Parquet
+writer with a dictionary for every column (pyarrow's default) against the job's choice.
 
 Generated mini-tickers (ten symbols) as gzip JSON lines in files of about 1 MB, the size Firehose
 writes, all in one raw hour. Each engine runs in a process of its own, one after the other, and
@@ -22,18 +27,24 @@ from __future__ import annotations
 
 import argparse
 import gzip
+import io
 import json
 import os
 import subprocess
 import sys
 import tempfile
 import textwrap
+import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeVar
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+import pyarrow.parquet as pq  # noqa: E402
+
+from glue_jobs import raw_to_parquet as job  # noqa: E402
 from market_sim import POPULAR, MarketDataGenerator  # noqa: E402
 from miniticker import FIELDS, FieldKind, normalize, to_json_line  # noqa: E402
 
@@ -165,13 +176,70 @@ def duckdb_code(files: list[Path], out: Path) -> str:
                          columns=repr(columns), out=repr(str(out)))
 
 
+T = TypeVar("T")
+
+
+def stages(files: list[Path]) -> None:
+    """CPU a row of each stage of the job's path, on ``files``, with the job's own functions."""
+    spent: dict[str, float] = {}
+
+    def timed(stage: str, work: Callable[..., T], *args: Any) -> T:
+        start = time.process_time()
+        result = work(*args)
+        spent[stage] = spent.get(stage, 0.0) + time.process_time() - start
+        return result
+
+    def every_dictionary(group: Any) -> bytes:  # pyarrow's default: a dictionary every column
+        sink = io.BytesIO()
+        pq.write_table(group.select(job.CURATED_SCHEMA.names).cast(job.CURATED_SCHEMA), sink,
+                       compression="snappy")
+        return sink.getvalue()
+
+    rows = 0
+    written = {"job": 0, "default": 0}
+    with tempfile.TemporaryDirectory() as directory:
+        spill = job.Spill(directory)
+        for path in files:
+            with path.open("rb") as body:
+                pieces: list[job.Piece] = timed("gunzip (zlib) into pieces", list,
+                                                job.pieces(body, "k"))
+            for piece in pieces:
+                table = timed("read_json_lines (pyarrow)", job.read_json_lines, piece.data)
+                assert table is not None
+                assert timed("surely_valid (the contract, vectorised)", job.surely_valid, table)
+                rows += table.num_rows
+                curated = timed("curated_rows (casts, day)", job.curated_rows, table)
+                timed("spill: write", spill.add, curated)
+        for spilled in timed("spill: write", spill.close):
+            table = timed("spill: read back", job.read_spilled, spilled)
+            unique, _ = timed("deduplicate, groups", job.deduplicate, table)
+            runs: list[tuple[str, str, Any]] = timed("deduplicate, groups", list,
+                                                     job.groups(unique))
+            for _, _, group in runs:
+                written["job"] += len(timed("parquet_bytes", job.parquet_bytes, group))
+                written["default"] += len(timed("(default)", every_dictionary, group))
+    default = spent.pop("(default)")
+    print(f"{rows:,} rows from {len(files)} files, one thread; CPU microseconds a row:")
+    for stage, seconds in spent.items():
+        print(f"  {stage:<42}{seconds / rows * 1e6:>7.2f}")
+    print(f"  {'all stages':<42}{sum(spent.values()) / rows * 1e6:>7.2f}")
+    print(f"parquet_bytes: {spent['parquet_bytes'] / rows * 1e6:.2f} us/row, "
+          f"{written['job'] / 2**20:.1f} MB; with a dictionary for every column (pyarrow's "
+          f"default): {default / rows * 1e6:.2f} us/row, {written['default'] / 2**20:.1f} MB")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--events", type=int, default=5_000_000)
     parser.add_argument("--data-dir", type=Path,
                         default=Path(tempfile.gettempdir()) / "crypto-live-bench-raw")
+    parser.add_argument("--stages", type=int, metavar="N",
+                        help="print each stage's CPU a row on the first N files instead")
     args = parser.parse_args()
     files = generate(args.data_dir, args.events)
+    if args.stages:
+        stages(files[:args.stages])
+        return
     print(f"{args.events:,} events in {len(files)} gzip files "
           f"({sum(f.stat().st_size for f in files) / 2**20:.0f} MB)")
 

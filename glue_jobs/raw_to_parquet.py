@@ -264,11 +264,18 @@ def parse_piece(piece: Piece) -> Parsed:
         rejected.append(Rejected(piece.source, number, f"{piece.damage}: incomplete last line"
                                  if tail else f"{piece.damage} after the last line",
                                  tail.decode("utf-8", "replace")))
-    return Parsed(_curated_rows(table), rejected, slow, piece.damage is not None)
+    return Parsed(curated_rows(table), rejected, slow, piece.damage is not None)
 
 
 def _fast_parse(data: bytes) -> Optional[pa.Table]:
     """The piece as a table when every line surely passes the contract, else None."""
+    table = read_json_lines(data)
+    return table if table is not None and surely_valid(table) else None
+
+
+def read_json_lines(data: bytes) -> Optional[pa.Table]:
+    """Whole JSON lines as a `RAW_SCHEMA` table, one row a line with every field present, or
+    None (a line Arrow cannot read, a missing field, an empty line)."""
     if not data:
         return RAW_SCHEMA.empty_table()
     lines = data.count(b"\n") + (0 if data.endswith(b"\n") else 1)
@@ -281,14 +288,14 @@ def _fast_parse(data: bytes) -> Optional[pa.Table]:
         return None
     if table.num_rows != lines or any(column.null_count for column in table.columns):
         return None
-    return table if _surely_valid(table) else None
+    return table
 
 
 def _all(mask: Any) -> bool:
     return bool(pc.all(mask).as_py())
 
 
-def _surely_valid(table: pa.Table) -> bool:
+def surely_valid(table: pa.Table) -> bool:
     """The contract's rules, vectorised (never laxer than `miniticker.from_mapping`)."""
     for name in _EPOCHS:
         column = table[name]
@@ -332,7 +339,7 @@ def _slow_parse(piece: Piece, data: bytes) -> tuple[pa.Table, list[Rejected]]:
     return pa.table(columns, schema=RAW_SCHEMA), rejected
 
 
-def _curated_rows(table: pa.Table) -> pa.Table:
+def curated_rows(table: pa.Table) -> pa.Table:
     """Raw columns to the curated types, plus the event's day (``dt``)."""
     arrays = []
     for spec in FIELDS:
@@ -455,10 +462,17 @@ def output_key(settings: Settings, hour: datetime, day: str, symbol: str) -> str
             f"raw-hour={hour.strftime(HOUR_FORMAT)}.parquet")
 
 
+#: Columns worth a Parquet dictionary: a file holds one symbol, so these hold one value. The others
+#: (prices, volumes, instants) are nearly unique; a dictionary for them is built, outgrows its
+#: page and is dropped, which made files larger and slower to write
+#: (``bench/bench_raw_to_parquet.py --stages`` prints both).
+DICTIONARY_COLUMNS = ("event_type", "stream_type")
+
+
 def parquet_bytes(rows: pa.Table) -> bytes:
     sink = io.BytesIO()
     pq.write_table(rows.select(CURATED_SCHEMA.names).cast(CURATED_SCHEMA), sink,
-                   compression="snappy")
+                   compression="snappy", use_dictionary=list(DICTIONARY_COLUMNS))
     return sink.getvalue()
 
 

@@ -4,6 +4,7 @@ hours, reruns, day boundaries, backfills, partitions, and the command line."""
 from __future__ import annotations
 
 import gzip
+import io
 import json
 import os
 import subprocess
@@ -17,6 +18,7 @@ from typing import Any
 import boto3
 import pyarrow.dataset as ds
 import pyarrow.fs as pafs
+import pyarrow.parquet as pq
 import pytest
 
 from glue_jobs import raw_to_parquet as job
@@ -342,3 +344,16 @@ def test_the_spill_bounds_its_files_and_keeps_every_row(tmp_path: Path):
             mine = [r for r in table.to_pylist() if r["symbol"] == symbol]
             assert [r["event_time"] for r in mine] == sorted(r["event_time"] for r in mine)
     assert list(tmp_path.iterdir()) == []  # read back and removed
+
+
+def test_only_the_constant_columns_are_dictionary_encoded():
+    records = records_at(HOUR_MS, 300)
+    rows = job.parse_piece(job.Piece("k", 1, b"".join(lines_of(records)), None)).rows
+    _, _, group = next(job.groups(job.deduplicate(rows)[0]))
+    metadata = pq.ParquetFile(io.BytesIO(job.parquet_bytes(group))).metadata
+    assert metadata.num_rows == group.num_rows
+    chunks = {metadata.schema.column(i).name: metadata.row_group(0).column(i)
+              for i in range(metadata.num_columns)}
+    assert set(job.DICTIONARY_COLUMNS) < set(chunks)  # a name not in the file is a mistake
+    dictionary = {name for name, chunk in chunks.items() if chunk.dictionary_page_offset}
+    assert dictionary == set(job.DICTIONARY_COLUMNS)
