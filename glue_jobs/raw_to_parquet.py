@@ -198,37 +198,53 @@ def pieces(body: Any, source: str, piece_bytes: int = PIECE_BYTES) -> Iterator[P
     kept, and the last piece carries the damage (its incomplete last line is quarantined).
     """
     decompressor = zlib.decompressobj(wbits=31)
-    pending = bytearray()  # appended in place: no copy of what came before
+    # Decompressed output not yet cut, joined only to cut a piece: an object below
+    # ``piece_bytes`` (Firehose's usual ~1 MB of gzip) becomes its one piece with no copy.
+    pending: list[bytes] = []
+    size = 0
     line = 1
     damage = None
     read_any = False
-    while True:
-        chunk = body.read(READ_BYTES)
-        try:
-            if not chunk:
-                pending += decompressor.flush()
-                if read_any and not decompressor.eof:
-                    damage = "truncated gzip stream"
-                break
-            read_any = True
-            data = chunk
-            while data:
-                pending += decompressor.decompress(data)
-                data = b""
-                if decompressor.eof and decompressor.unused_data:  # another gzip member
-                    data = decompressor.unused_data
-                    decompressor = zlib.decompressobj(wbits=31)
-        except zlib.error as error:
-            damage = f"corrupt gzip stream: {error}"
+    while damage is None:
+        data = body.read(READ_BYTES)
+        if not data:
+            rest = decompressor.flush()
+            if rest:
+                pending.append(rest)
+            if read_any and not decompressor.eof:
+                damage = "truncated gzip stream"
             break
-        if len(pending) >= piece_bytes:
-            cut = pending.rfind(b"\n") + 1
-            if cut:
-                yield Piece(source, line, bytes(pending[:cut]), None)
-                line += pending.count(b"\n", 0, cut)
-                del pending[:cut]
-    if pending or damage:
-        yield Piece(source, line, bytes(pending), damage)
+        read_any = True
+        while data:
+            try:  # at most piece_bytes of output a call: a well-compressed object stays bounded
+                output = decompressor.decompress(data, piece_bytes)
+            except zlib.error as error:
+                damage = f"corrupt gzip stream: {error}"
+                break
+            if decompressor.eof:  # what follows is another member (or nothing)
+                data = decompressor.unused_data
+                if data:
+                    decompressor = zlib.decompressobj(wbits=31)
+            else:
+                data = decompressor.unconsumed_tail
+            pending.append(output)
+            size += len(output)
+            if size >= piece_bytes:
+                text = _joined(pending)
+                cut = text.rfind(b"\n") + 1
+                pending = [text]
+                if cut:
+                    yield Piece(source, line, text[:cut] if cut < len(text) else text, None)
+                    line += text.count(b"\n", 0, cut)
+                    pending = [text[cut:]]
+                    size = len(text) - cut
+    text = _joined(pending)
+    if text or damage:
+        yield Piece(source, line, text, damage)
+
+
+def _joined(parts: list[bytes]) -> bytes:
+    return parts[0] if len(parts) == 1 else b"".join(parts)
 
 
 # --- parsing and validating a piece -------------------------------------------------------------

@@ -357,3 +357,22 @@ def test_only_the_constant_columns_are_dictionary_encoded():
     assert set(job.DICTIONARY_COLUMNS) < set(chunks)  # a name not in the file is a mistake
     dictionary = {name for name, chunk in chunks.items() if chunk.dictionary_page_offset}
     assert dictionary == set(job.DICTIONARY_COLUMNS)
+
+
+@pytest.mark.parametrize("piece_bytes", [1, 700, 5_000, 10**9])
+def test_pieces_are_whole_lines_numbered_from_their_object(piece_bytes: int):
+    text = b"".join(lines_of(records_at(HOUR_MS, 40)))
+    half = text.index(b"\n", len(text) // 2) + 1
+    body = gzip.compress(text[:half]) + gzip.compress(text[half:])  # two gzip members
+    got = list(job.pieces(io.BytesIO(body), "k", piece_bytes=piece_bytes))
+    assert b"".join(p.data for p in got) == text
+    assert all(p.data.endswith(b"\n") and p.damage is None for p in got)
+    assert [p.first_line for p in got] == [
+        1 + sum(q.data.count(b"\n") for q in got[:i]) for i in range(len(got))]
+    if piece_bytes < len(text):
+        assert len(got) > 1
+
+    truncated = list(job.pieces(io.BytesIO(body[:-40]), "k", piece_bytes=piece_bytes))
+    assert truncated[-1].damage == "truncated gzip stream"
+    assert text.startswith(b"".join(p.data for p in truncated))
+    assert all(p.damage is None for p in truncated[:-1])
