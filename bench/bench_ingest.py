@@ -2,9 +2,10 @@
 
     .venv/bin/python bench/bench_ingest.py [--events 300000] [--repeat 3] [--outage-seconds 600]
 
-1. Throughput: generated Binance frames go through the service's own `FramePipeline` (parse,
-   normalise, drop duplicates, count, serialise) and `Delivery` (PutRecords batches through
-   `KinesisSink`) to a local endpoint, in another process, that accepts every record. Events
+1. Throughput: generated Binance frames go through the service's own `FramePipeline`, by a
+   lane as a connection reads them (parse, normalise, drop duplicates, count, serialise), and
+   `Delivery` (PutRecords batches through `KinesisSink`) to a local endpoint, in another
+   process, that accepts every record. Events
    per CPU second of this process (all its threads) = events/s per core; best of ``--repeat``
    runs. Reference, same frames, same run, interleaved: the bare loop ``json.loads`` ->
    ``normalize_message`` -> ``to_json_line``.
@@ -115,10 +116,11 @@ def service_path(frames: list[bytes], endpoint: str, spool_dir: Path) -> tuple[f
     # loop outrunning one sender would otherwise trigger (the outage part measures that).
     delivery = Delivery(kinesis_sink(endpoint), Spool(spool_dir),
                         metrics, memory_records=len(frames) * 400).start()
-    pipeline = FramePipeline(delivery, metrics)
+    lane = FramePipeline(delivery, metrics).lane()
     cpu, wall = time.process_time(), time.perf_counter()
     for frame in frames:
-        pipeline(frame, int(time.time() * 1000))
+        lane(frame, int(time.time() * 1000))
+    lane.flush()  # as a connection does when no frame is waiting
     left = delivery.stop(timeout=600)
     cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
     put = metrics.totals.get("EventsPut", 0)
@@ -186,7 +188,7 @@ def outage(seconds: float, rate: int) -> None:
         metrics = quiet_metrics()
         spool = Spool(Path(spool_dir))
         delivery = Delivery(kinesis_sink(dead), spool, metrics).start()
-        pipeline = FramePipeline(delivery, metrics)
+        lane = FramePipeline(delivery, metrics).lane()
         start = time.monotonic()
         samples: list[tuple[float, float]] = []
         sent = 0
@@ -195,8 +197,9 @@ def outage(seconds: float, rate: int) -> None:
             while sent < due:
                 # A cycle of rate * 10 frames: far longer than the duplicate filter's memory
                 # (64 events a symbol), so every replayed event counts as new.
-                pipeline(frames[sent % len(frames)], int(time.time() * 1000))
+                lane(frames[sent % len(frames)], int(time.time() * 1000))
                 sent += 1
+            lane.flush()  # a connection's reads would time out here
             if not samples or elapsed - samples[-1][0] >= 1.0:
                 samples.append((elapsed, rss_mb()))
             time.sleep(0.005)

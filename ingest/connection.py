@@ -16,9 +16,10 @@ A `Feed` is one subscription (a set of streams) kept alive across connections:
 - every gap, from the last data frame before a loss to the first after it, is logged and
   reported with its length.
 
-Parsing and delivery are not done here: each frame goes to the ``on_frame`` callback, which
-returns the parsed `Frame`, so the feed knows when data flows, how far in event time it got,
-and when to rotate.
+Parsing and delivery are not done here: each frame goes to the connection's `FrameHandler`,
+which returns the parsed `Frame`, so the feed knows when data flows, how far in event time it
+got, and when to rotate. A handler may hold records briefly; the connection tells it to hand
+them on (``flush``) whenever no frame is waiting, and before it ends.
 """
 
 from __future__ import annotations
@@ -47,8 +48,22 @@ logger = logging.getLogger(__name__)
 MAX_URL_LENGTH = 4000
 CONNECT_TIMEOUT = 10.0
 
-#: Receives each data frame's bytes (UTF-8 JSON, as sent) and its receive time in epoch ms.
-FrameCallback = Callable[[bytes, int], Frame]
+#: How long a read waits for a frame before the connection checks its watchdog and close
+#: requests and flushes its handler: the longest a record waits there when the feed is quiet.
+IDLE_SECONDS = 0.05
+
+
+class FrameHandler(Protocol):
+    """One connection's frames (its reader thread is the only caller)."""
+
+    def __call__(self, data: bytes, received_at: int) -> Frame:
+        """Take a data frame's bytes (UTF-8 JSON, as sent) read at ``received_at`` (epoch
+        ms); return what it means."""
+        ...
+
+    def flush(self) -> None:
+        """Hand on whatever is held: no frame is waiting, or the connection ends."""
+        ...
 
 
 def stream_url(base_url: str, streams: Sequence[str]) -> str:
@@ -113,7 +128,7 @@ class Connection:
         url: str,
         *,
         data_timeout: float,
-        on_frame: FrameCallback,
+        on_frame: FrameHandler,
         events: queue.Queue[_Event],
     ) -> None:
         self.id = next(self._ids)
@@ -173,7 +188,10 @@ class Connection:
             self._report("closed", how=_Closed.FAILED, reason=f"cannot connect: {error!r}")
             return
         self.opened_at = time.monotonic()
-        how, reason = self._read(ws)
+        try:
+            how, reason = self._read(ws)
+        finally:
+            self._on_frame.flush()  # what was read is delivered, however the connection ends
         try:
             if how in (_Closed.WATCHDOG, _Closed.REQUESTED):
                 ws.close(timeout=1.0)
@@ -187,7 +205,7 @@ class Connection:
         # Short reads, and control frames returned too (after the automatic pong), so that the
         # watchdog and close requests are checked after every frame: a server that keeps
         # pinging but sends no data must not keep the reader waiting inside recv.
-        ws.settimeout(min(0.5, self.data_timeout / 4))
+        ws.settimeout(min(IDLE_SECONDS, self.data_timeout / 4))
         last_data = time.monotonic()
         seen_data = False
         control = (websocket.ABNF.OPCODE_PING, websocket.ABNF.OPCODE_PONG)
@@ -199,6 +217,7 @@ class Connection:
             except Exception as error:
                 return _Closed.REMOTE, f"connection lost: {error!r}"
             if opcode is None or opcode in control:
+                self._on_frame.flush()
                 idle = time.monotonic() - last_data
                 if idle > self.data_timeout:
                     return _Closed.WATCHDOG, f"no data frame for {idle:.1f} s"
@@ -256,7 +275,7 @@ class Feed:
         name: str,
         url: str,
         *,
-        on_frame: FrameCallback,
+        handlers: Callable[[], FrameHandler],
         observer: FeedObserver,
         budget: AttemptBudget,
         data_timeout: float = 10.0,
@@ -268,7 +287,7 @@ class Feed:
         self.data_timeout = data_timeout
         self.rotate_after = rotate_after
         self.connections_opened = 0
-        self._on_frame = on_frame
+        self._handlers = handlers  # a new handler for each connection
         self._observer = observer
         self._budget = budget
         self._policy = policy or ReconnectPolicy()
@@ -398,4 +417,4 @@ class Feed:
         self._budget_ready_at = None
         self.connections_opened += 1
         self._pending = Connection(self.url, data_timeout=self.data_timeout,
-                                   on_frame=self._on_frame, events=self._events).start()
+                                   on_frame=self._handlers(), events=self._events).start()

@@ -40,7 +40,7 @@ class MetricName:
     GAP_SECONDS = "GapSeconds"  # summed length of the gaps closed in the interval
     ROTATIONS = "Rotations"
     CONNECTION_FAILURES = "ConnectionFailures"
-    LAG = "LagMilliseconds"  # received_at - event_time of each frame's first record
+    LAG = "LagMilliseconds"  # received_at - event_time of each delivered batch's first record
     BACKLOG = "Backlog"  # records accepted and not yet put
 
 
@@ -94,8 +94,9 @@ class IngestMetrics:
     # --- what the readers report --------------------------------------------------------------
 
     def received(self, count: int, duplicates: int, lag: int | None) -> None:
-        """One frame's records: ``lag`` is ``received_at - event_time`` of its first record."""
-        with self._lock:  # once a frame: this is on every reader's path
+        """A batch of records read: ``lag`` is ``received_at - event_time`` of its first fresh
+        record (None when all were duplicates)."""
+        with self._lock:  # once a batch, on every reader's path
             self._received += count
             if duplicates:
                 self._duplicates += duplicates

@@ -55,7 +55,7 @@ class IngestService:
         budget = AttemptBudget()
         groups = split_streams(config.ws_url, config.streams)
         feeds = [
-            Feed(f"{index}", stream_url(config.ws_url, group), on_frame=pipeline,
+            Feed(f"{index}", stream_url(config.ws_url, group), handlers=pipeline.lane,
                  observer=self.metrics, budget=budget, data_timeout=config.data_timeout,
                  rotate_after=config.rotate_after).start()
             for index, group in enumerate(groups, 1)
