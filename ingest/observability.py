@@ -61,7 +61,7 @@ class IngestMetrics:
         self._counts: defaultdict[str, float] = defaultdict(float)
         self._totals: defaultdict[str, float] = defaultdict(float)  # since start
         # The readers' two counters are plain ints, folded into the dicts when read: `received`
-        # runs for every frame, the dicts' string-keyed float sums cost twice as much.
+        # runs for every batch a reader hands on, and the dicts' float sums cost twice as much.
         self._received = 0
         self._duplicates = 0
         self._rng = rng or random.Random()
@@ -115,8 +115,8 @@ class IngestMetrics:
         self._skip_lags()
 
     def _skip_lags(self) -> None:
-        # Reservoir sampling, Li's "Algorithm L": every frame's lag has the same chance to be
-        # in the sample, and the frames in between cost a comparison, not a random number.
+        # Reservoir sampling, Li's "Algorithm L": every batch's lag has the same chance to be
+        # in the sample, and the batches in between cost a comparison, not a random number.
         rng = self._rng
         self._lag_weight *= math.exp(math.log(1.0 - rng.random()) / LAG_SAMPLE)
         weight = min(self._lag_weight, 1.0 - 1e-12)

@@ -56,28 +56,28 @@ def test_counts_reach_the_totals_and_one_emf_document(capsys: pytest.CaptureFixt
 
 
 def test_the_lag_sample_is_bounded_and_fair(capsys: pytest.CaptureFixture[str]):
-    """Every frame of an interval has the same chance to be in the published sample: over many
+    """Every batch of an interval has the same chance to be in the published sample: over many
     intervals each tenth of the interval holds about a tenth of the sample."""
     observed = metrics(seed=7)
-    frames = 5_000
+    batches = 5_000
     tenths = [0] * 10
     intervals = 200
     for _ in range(intervals):
-        for lag in range(frames):
+        for lag in range(batches):
             observed.received(1, 0, lag)
         observed.flush(backlog=0)
         sample = emf_of(capsys)[MetricName.LAG]
         assert len(sample) == LAG_SAMPLE
-        assert len(set(sample)) == LAG_SAMPLE  # each frame at most once
+        assert len(set(sample)) == LAG_SAMPLE  # each batch at most once
         for value in sample:
-            tenths[int(value) * 10 // frames] += 1
+            tenths[int(value) * 10 // batches] += 1
     expected = intervals * LAG_SAMPLE / 10
     # A binomial count of 20,000 draws at p = 0.1 has a standard deviation of about 42.
     assert all(abs(count - expected) < 200 for count in tenths), tenths
     assert statistics.pstdev(tenths) < 100
 
 
-def test_fewer_frames_than_the_sample_are_all_published(capsys: pytest.CaptureFixture[str]):
+def test_fewer_batches_than_the_sample_are_all_published(capsys: pytest.CaptureFixture[str]):
     observed = metrics()
     for lag in range(LAG_SAMPLE - 1):
         observed.received(1, 0, lag)
