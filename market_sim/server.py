@@ -170,6 +170,7 @@ class BinanceServer:
         self.handshakes_refused = 0
         self.exhausted = threading.Event()  # set when a replay has no more ticks
         self._clients: dict[int, _Client] = {}
+        self._halted = False  # the market stopped: no data to anyone, connected now or later
         self._ids = itertools.count(1)
         self._refusals: list[_Refusal] = []
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -294,7 +295,7 @@ class BinanceServer:
 
     async def _deliver(self, client: _Client, tick: list[Payload],
                        rendered: dict[tuple[str, bool], str]) -> None:
-        if client.stalled_until > time.monotonic():
+        if self._halted or client.stalled_until > time.monotonic():
             return
 
         def frame(stream: str, data: Any) -> str:
@@ -360,6 +361,18 @@ class BinanceServer:
 
         count: int = self._call(drop())
         return count
+
+    def halt(self) -> None:
+        """Stop the market for good: connections, open or opened later, get pings, no data.
+
+        Unlike `stall`, a client that reconnects finds no data either: a test can then wait
+        for what is in flight knowing the server sends nothing more.
+        """
+
+        async def halt() -> None:
+            self._halted = True
+
+        self._call(halt())
 
     def stall(self, seconds: float) -> None:
         """Open connections keep answering pings but get no data for ``seconds``."""

@@ -243,3 +243,22 @@ def test_replay_from_a_file(tmp_path: Path):
         received = [p for message in receive(ws, 20) for p in message]
         assert server.exhausted.wait(5)
     assert received == payloads
+
+
+def test_halt_stops_the_market_for_new_connections_too(server: BinanceServer):
+    ws = connect(server, "/ws/btcusdt@miniTicker")
+    receive(ws, 2)
+    server.halt()
+    time.sleep(0.1)  # frames already in flight
+    halted_at = len(server.sent)
+    later = connect(server, "/ws/ethusdt@miniTicker")
+    opcodes = []
+    deadline = time.monotonic() + 0.7
+    while time.monotonic() < deadline:
+        opcode, _ = later.recv_data_frame(control_frame=True)
+        opcodes.append(opcode)
+    assert websocket.ABNF.OPCODE_PING in opcodes
+    assert websocket.ABNF.OPCODE_TEXT not in opcodes
+    assert len(server.sent) == halted_at
+    later.close()
+    ws.close()
