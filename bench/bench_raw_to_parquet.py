@@ -4,8 +4,9 @@
     .venv/bin/python bench/bench_raw_to_parquet.py --stages 40
 
 ``--stages N`` prints where the job's CPU goes instead: each stage of its path, run one after the
-other in this process on the first N files (one thread), in microseconds a row; and the Parquet
-writer with a dictionary for every column (pyarrow's default) against the job's choice.
+other in this process on the first N files (one thread), in microseconds a row, next to DuckDB's
+CPU a row for its whole conversion of the same files; and the Parquet writer with a dictionary
+for every column (pyarrow's default) against the job's choice.
 
 Generated mini-tickers (ten symbols) as gzip JSON lines in files of about 1 MB, the size Firehose
 writes, all in one raw hour. Each engine runs in a process of its own, one after the other, and
@@ -149,15 +150,15 @@ class LocalBucket:
 DUCKDB = textwrap.dedent('''
     import json, time, duckdb
     connection = duckdb.connect()
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     connection.execute("""
         COPY (
             SELECT {select}, strftime(to_timestamp(event_time / 1000), '%Y-%m-%d') AS dt
             FROM read_json({files}, format = 'newline_delimited', columns = {columns})
         ) TO {out} (FORMAT parquet, COMPRESSION snappy, PARTITION_BY (dt, symbol))
     """)
-    seconds = time.perf_counter() - start
-    print(json.dumps({{"seconds": seconds}}))
+    seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
+    print(json.dumps({{"seconds": seconds, "cpu_seconds": cpu}}))
 ''')
 
 
@@ -223,6 +224,10 @@ def stages(files: list[Path]) -> None:
     for stage, seconds in spent.items():
         print(f"  {stage:<42}{seconds / rows * 1e6:>7.2f}")
     print(f"  {'all stages':<42}{sum(spent.values()) / rows * 1e6:>7.2f}")
+    with tempfile.TemporaryDirectory() as out:
+        duck = run_measured(duckdb_code(files, Path(out) / "curated"), dict(os.environ)).result
+    print(f"  {'DuckDB read_json -> COPY, same files':<42}"
+          f"{duck['cpu_seconds'] / rows * 1e6:>7.2f}  (every thread, the whole conversion)")
     print(f"parquet_bytes: {spent['parquet_bytes'] / rows * 1e6:.2f} us/row, "
           f"{written['job'] / 2**20:.1f} MB; with a dictionary for every column (pyarrow's "
           f"default): {default / rows * 1e6:.2f} us/row, {written['default'] / 2**20:.1f} MB")
