@@ -60,6 +60,7 @@ class Delivery:
         # Never re-entered: a plain lock, cheaper than the default RLock, on every submit.
         self._lock = threading.Condition(threading.Lock())
         self._stopping = threading.Event()
+        self._stopped = False  # the sender is gone: a late submit goes straight to disk
         self._deadline = float("inf")
         self._rng = random.Random()
         self._thread = threading.Thread(target=self._run, name="delivery", daemon=True)
@@ -72,6 +73,14 @@ class Delivery:
             return
         entries = [(record.symbol, to_json_line(record)) for record in records]
         with self._lock:
+            if self._stopped:
+                # A reader that outlived the stop: kept for the next run, never dropped.
+                self._spool.append(entries)
+                self._spool.close()
+                self._observer.spilled(len(entries))
+                logger.warning("%d records came after the stop: kept in the spool %s",
+                               len(entries), self._spool.directory)
+                return
             if self._spilling or len(self._memory) + len(entries) > self.memory_records:
                 if not self._spilling:
                     logger.warning("memory buffer full (%d records): spilling to %s",
@@ -107,8 +116,10 @@ class Delivery:
         with self._lock:
             self._lock.notify()
         self._thread.join(timeout + 5.0)
-        self._spool.close()
-        return len(self._spool)
+        with self._lock:
+            self._stopped = True
+            self._spool.close()
+            return len(self._spool)
 
     # --- the sender ---------------------------------------------------------------------------
 

@@ -185,6 +185,20 @@ def test_a_stop_during_an_outage_leaves_everything_on_disk(
     assert stored[-100:] == [(r.symbol, to_json_line(r)) for r in later]
 
 
+def test_records_submitted_after_the_stop_are_kept_on_disk(
+    kinesis: Any, proxy: KinesisProxy, tmp_path: Path, caplog: pytest.LogCaptureFixture
+):
+    delivery, counts, stream = deliver(kinesis, proxy, tmp_path)
+    assert delivery.stop(timeout=5) == 0
+    late = generated(7)
+    delivery.submit(late)  # a reader thread that outlived the stop
+    assert counts.counter["spilled"] == 7
+    assert "7 records came after the stop" in caplog.text
+    _, entries = Spool(tmp_path / "spool").oldest() or (None, [])
+    assert entries == [(r.symbol, to_json_line(r)) for r in late]
+    assert read_all(kinesis, stream) == []
+
+
 def test_a_torn_spool_line_is_reported_not_sent(tmp_path: Path, caplog: pytest.LogCaptureFixture):
     spool = Spool(tmp_path)
     spool.append([("BTCUSDT", b'{"a":1}\n')])
