@@ -15,7 +15,7 @@ import boto3
 from moto.kinesis import models as kinesis_models
 from moto.server import ThreadedMotoServer
 
-from lambdas.consumer.items import PARTITION_KEY, SORT_KEY
+from lambdas.consumer.items import KEY_SCHEMA
 from miniticker import catalog, layout
 from stacks.settings import Settings
 
@@ -83,11 +83,7 @@ class LocalAws:
         self.client("s3").create_bucket(Bucket=self.bucket)
         dynamodb = self.client("dynamodb")
         dynamodb.create_table(
-            TableName=settings.table_name, BillingMode="PAY_PER_REQUEST",
-            AttributeDefinitions=[{"AttributeName": PARTITION_KEY, "AttributeType": "S"},
-                                  {"AttributeName": SORT_KEY, "AttributeType": "S"}],
-            KeySchema=[{"AttributeName": PARTITION_KEY, "KeyType": "HASH"},
-                       {"AttributeName": SORT_KEY, "KeyType": "RANGE"}])
+            TableName=settings.table_name, BillingMode="PAY_PER_REQUEST", **KEY_SCHEMA)
         kinesis = self.client("kinesis")
         kinesis.create_stream(StreamName=settings.stream_name, ShardCount=settings.shard_count)
         kinesis.get_waiter("stream_exists").wait(StreamName=settings.stream_name,

@@ -32,6 +32,7 @@ import pyarrow.dataset as ds
 from boto3.dynamodb.types import TypeDeserializer
 
 from glue_jobs import raw_to_parquet as job
+from lambdas.consumer.settings import environment as consumer_environment
 from market_sim import POPULAR, MarketDataGenerator
 from market_sim.server import BinanceServer
 from miniticker import InvalidMiniTicker, layout, stream_name_for
@@ -191,9 +192,8 @@ class Demo:
 
     def _start_runners(self, aws: LocalAws) -> tuple[FirehoseDrain, EventSourcePoller]:
         settings = self.settings
-        os.environ.update({"TABLE_NAME": settings.table_name,
-                           "RETENTION_DAYS": str(settings.retention_days),
-                           "POWERTOOLS_SERVICE_NAME": "consumer",
+        os.environ.update({**consumer_environment(settings.table_name, settings.retention_days,
+                                                  settings.price_metrics),
                            "POWERTOOLS_LOG_LEVEL": "WARNING",
                            "POWERTOOLS_TRACE_DISABLED": "true"})
         handler = importlib.import_module("lambdas.consumer.handler").handler

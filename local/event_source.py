@@ -2,7 +2,8 @@
 
 Like Lambda's Kinesis mapping: per shard, batches of at most ``batch_size`` records gathered for
 at most ``batching_window`` seconds, invoked with a Kinesis-shaped event and a context; a partial
-batch response makes it read again from the first failed record, ``retry_attempts`` times,
+batch response makes it invoke again from the first failed record (held in memory, as the
+mapping's batch is), ``retry_attempts`` times,
 after which that batch's records are set aside (the on-failure destination) and counted.
 """
 
@@ -60,8 +61,8 @@ class EventSourcePoller(StreamRunner):
         pending.extend(records)
         while pending and (len(pending) >= self.batch_size or flush or
                            time.monotonic() - self._first_at[shard] >= self.batching_window):
-            batch, self._pending[shard] = pending[:self.batch_size], pending[self.batch_size:]
-            pending = self._pending[shard]
+            batch = pending[:self.batch_size]
+            del pending[:self.batch_size]
             self._invoke(shard, batch)
             self._first_at[shard] = time.monotonic()
 

@@ -1,7 +1,7 @@
 """The price report of a local run: ``DIR/report.html``, one self-contained page.
 
 Per symbol: the close price over time from the Parquet dataset (inline SVG, no script), 1-minute
-OHLC candles where the run spans at least two minutes, and the latest price with its 24 h change
+OHLC candles where the run spans at least three minutes, and the latest price with its 24 h change
 from the DynamoDB items; then the run's figures.
 """
 
@@ -103,10 +103,10 @@ def _candles(points: list[tuple[int, float]]) -> list[tuple[int, float, float, f
     return [(start, v[0], max(v), min(v), v[-1]) for start, v in sorted(minutes.items())]
 
 
-def _scale(values: list[float], low: float, high: float) -> list[float]:
-    lo, hi = min(values), max(values)
-    span = (hi - lo) or 1.0
-    return [high - (v - lo) / span * (high - low) for v in values]
+def _position(value: float, lo: float, hi: float, start: float, end: float) -> float:
+    """``value`` of ``lo..hi`` placed linearly from ``start`` to ``end`` pixels (for y, start
+    is the bottom: SVG's y grows downwards)."""
+    return start + (value - lo) / ((hi - lo) or 1.0) * (end - start)
 
 
 def _frame(title: str, body: str, low: float, high: float, kind: str) -> str:
@@ -121,14 +121,14 @@ def _frame(title: str, body: str, low: float, high: float, kind: str) -> str:
 def _line_chart(symbol: str, points: list[tuple[int, float]]) -> str:
     if len(points) < 2:
         return _frame(f"{symbol} close: not enough data", "", 0, 0, "line")
-    xs = _scale([float(t) for t, _ in points], PAD, WIDTH - PAD)
-    xs = [WIDTH - x for x in xs]  # _scale maps high values up; time runs left to right
-    ys = _scale([c for _, c in points], PAD, HEIGHT - PAD)
-    path = " ".join(f"{x:.1f},{y:.1f}" for x, y in zip(xs, ys))
+    first, last = points[0][0], points[-1][0]
     closes = [c for _, c in points]
+    low, high = min(closes), max(closes)
+    path = " ".join(f"{_position(t, first, last, PAD, WIDTH - PAD):.1f},"
+                    f"{_position(c, low, high, HEIGHT - PAD, PAD):.1f}" for t, c in points)
     return _frame(f"{symbol} close ({len(points)} events)",
                   f'<polyline fill="none" stroke="#2563eb" stroke-width="1.5" '
-                  f'points="{path}"/>', min(closes), max(closes), "line")
+                  f'points="{path}"/>', low, high, "line")
 
 
 def _candle_chart(symbol: str, candles: list[tuple[int, float, float, float, float]]) -> str:
@@ -137,7 +137,7 @@ def _candle_chart(symbol: str, candles: list[tuple[int, float, float, float, flo
     step = (WIDTH - 2 * PAD) / len(candles)
 
     def y(value: float) -> float:
-        return HEIGHT - PAD - (value - low) / ((high - low) or 1.0) * (HEIGHT - 2 * PAD)
+        return _position(value, low, high, HEIGHT - PAD, PAD)
 
     shapes = []
     for index, (_, opened, top, bottom, close) in enumerate(candles):

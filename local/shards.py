@@ -25,12 +25,6 @@ class ShardReader:
         records: list[dict[str, Any]] = response["Records"]
         return records
 
-    def rewind(self, shard: str, sequence_number: str) -> None:
-        """Read ``shard`` again from ``sequence_number`` (a retried batch)."""
-        self.iterators[shard] = self.kinesis.get_shard_iterator(
-            StreamName=self.stream, ShardId=shard, ShardIteratorType="AT_SEQUENCE_NUMBER",
-            StartingSequenceNumber=sequence_number)["ShardIterator"]
-
 
 class StreamRunner(threading.Thread):
     """A thread that reads a stream until it is asked to stop and has caught up.

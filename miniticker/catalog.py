@@ -48,15 +48,26 @@ def raw_columns() -> list[dict[str, str]]:
             for f in FIELDS]
 
 
-def curated_table_input(location: str) -> dict[str, Any]:
-    """The curated table as Glue's CreateTable takes it (the local mode and the tests create it
-    so; the CDK app defines the same table from the same parts)."""
+#: The curated table's own parameters, wherever it is created.
+CURATED_PARAMETERS = {"classification": "parquet", "parquet.compression": "SNAPPY"}
+
+
+def table_input(name: str, *, columns: list[dict[str, str]], partition_keys: tuple[str, ...],
+                location: str, storage: dict[str, str],
+                parameters: dict[str, str]) -> dict[str, Any]:
+    """A table as Glue's CreateTable takes it, which is also CloudFormation's ``TableInput``."""
     return {
-        "Name": CURATED_TABLE, "TableType": "EXTERNAL_TABLE",
-        "PartitionKeys": [{"Name": key, "Type": "string"} for key in CURATED_PARTITION_KEYS],
+        "Name": name, "TableType": "EXTERNAL_TABLE", "Parameters": parameters,
+        "PartitionKeys": [{"Name": key, "Type": "string"} for key in partition_keys],
         "StorageDescriptor": {
-            "Columns": curated_columns(), "Location": location,
-            "InputFormat": PARQUET_FORMAT["InputFormat"],
-            "OutputFormat": PARQUET_FORMAT["OutputFormat"],
-            "SerdeInfo": {"SerializationLibrary": PARQUET_FORMAT["SerializationLibrary"]}},
+            "Columns": columns, "Location": location,
+            "InputFormat": storage["InputFormat"], "OutputFormat": storage["OutputFormat"],
+            "SerdeInfo": {"SerializationLibrary": storage["SerializationLibrary"]}},
     }
+
+
+def curated_table_input(location: str) -> dict[str, Any]:
+    """The curated table (the CDK app, the local mode and the tests all create it so)."""
+    return table_input(CURATED_TABLE, columns=curated_columns(),
+                       partition_keys=CURATED_PARTITION_KEYS, location=location,
+                       storage=PARQUET_FORMAT, parameters=CURATED_PARAMETERS)

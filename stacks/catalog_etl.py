@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from aws_cdk import Aws, RemovalPolicy, Stack
 from aws_cdk import aws_athena as athena
 from aws_cdk import aws_glue as glue
@@ -74,26 +76,23 @@ class CatalogAndEtl(Construct):
         self.database_name = database_name
         database = glue.CfnDatabase(self, "Database", catalog_id=Aws.ACCOUNT_ID, database_input={
             "name": database_name, "description": "crypto-live: Binance mini-tickers"})
-        self.raw_table = self._table(
+        raw_location = f"s3://{bucket.bucket_name}/{layout.RAW_PREFIX}"
+        self.raw_table = self._table(catalog.table_input(
             catalog.RAW_TABLE, columns=catalog.raw_columns(),
-            partition_keys=catalog.RAW_PARTITION_KEYS, bucket=bucket, prefix=layout.RAW_PREFIX,
-            json_lines=True, parameters={
-            "classification": "json", "compressionType": "gzip",
-            # Partition projection: every Firehose hour is queryable without registration.
-            "projection.enabled": "true",
-            "projection.dt.type": "date", "projection.dt.format": "yyyy-MM-dd",
-            "projection.dt.range": "2024-01-01,NOW", "projection.dt.interval": "1",
-            "projection.dt.interval.unit": "DAYS",
-            "projection.hour.type": "integer", "projection.hour.range": "0,23",
-            "projection.hour.digits": "2",
-            "storage.location.template":
-                f"s3://{bucket.bucket_name}/{layout.RAW_PREFIX}dt=${{dt}}/hour=${{hour}}/",
-            })
-        self.curated_table = self._table(
-            catalog.CURATED_TABLE, columns=catalog.curated_columns(),
-            partition_keys=catalog.CURATED_PARTITION_KEYS, bucket=bucket,
-            prefix=layout.CURATED_PREFIX,
-            parameters={"classification": "parquet", "parquet.compression": "SNAPPY"})
+            partition_keys=catalog.RAW_PARTITION_KEYS, location=raw_location,
+            storage=catalog.JSON_LINES_FORMAT, parameters={
+                "classification": "json", "compressionType": "gzip",
+                # Partition projection: every Firehose hour is queryable without registration.
+                "projection.enabled": "true",
+                "projection.dt.type": "date", "projection.dt.format": "yyyy-MM-dd",
+                "projection.dt.range": "2024-01-01,NOW", "projection.dt.interval": "1",
+                "projection.dt.interval.unit": "DAYS",
+                "projection.hour.type": "integer", "projection.hour.range": "0,23",
+                "projection.hour.digits": "2",
+                "storage.location.template": raw_location + "dt=${dt}/hour=${hour}/",
+            }))
+        self.curated_table = self._table(catalog.curated_table_input(
+            f"s3://{bucket.bucket_name}/{layout.CURATED_PREFIX}"))
         for table in (self.raw_table, self.curated_table):
             table.node.add_dependency(database)
 
@@ -178,25 +177,15 @@ class CatalogAndEtl(Construct):
                 work_group=self.workgroup.ref,  # a Ref: created after the workgroup
                 query_string=sql.format(database=database_name, table=catalog.CURATED_TABLE))
 
-    def _table(self, name: str, *, columns: list[dict[str, str]],
-               partition_keys: tuple[str, ...], bucket: s3.IBucket, prefix: str,
-               parameters: dict[str, str], json_lines: bool = False) -> glue.CfnTable:
-        hive = catalog.JSON_LINES_FORMAT if json_lines else catalog.PARQUET_FORMAT
-        return glue.CfnTable(
+    def _table(self, table_input: dict[str, Any]) -> glue.CfnTable:
+        """A table from `miniticker.catalog`'s definition, whose keys are CloudFormation's own."""
+        name = table_input["Name"]
+        table = glue.CfnTable(
             self, name.title().replace("_", ""), catalog_id=Aws.ACCOUNT_ID,
             database_name=self.database_name,
-            table_input=glue.CfnTable.TableInputProperty(
-                name=name, table_type="EXTERNAL_TABLE", parameters=parameters,
-                partition_keys=[glue.CfnTable.ColumnProperty(name=key, type="string")
-                                for key in partition_keys],
-                storage_descriptor=glue.CfnTable.StorageDescriptorProperty(
-                    location=f"s3://{bucket.bucket_name}/{prefix}",
-                    columns=[glue.CfnTable.ColumnProperty(
-                        name=c["Name"], type=c["Type"], comment=c["Comment"])
-                        for c in columns],
-                    input_format=hive["InputFormat"], output_format=hive["OutputFormat"],
-                    serde_info=glue.CfnTable.SerdeInfoProperty(
-                        serialization_library=hive["SerializationLibrary"]))))
+            table_input=glue.CfnTable.TableInputProperty(name=name))
+        table.add_property_override("TableInput", table_input)
+        return table
 
     def table_arn(self, table: str) -> str:
         return (f"arn:{Aws.PARTITION}:glue:{Aws.REGION}:{Aws.ACCOUNT_ID}:table/"

@@ -13,7 +13,6 @@ from aws_cdk import aws_ssm as ssm
 from constructs import Construct
 
 from lambdas.consumer import settings as consumer_settings
-from lambdas.consumer.observability import NAMESPACE, SERVICE
 
 from .nag import acknowledge
 from .packaging import REPO, pinned_version, python_packages
@@ -75,13 +74,7 @@ class Consumer(Construct):
             timeout=Duration.seconds(60),
             tracing=lambda_.Tracing.ACTIVE,
             log_group=self.log_group,
-            environment={
-                consumer_settings.TABLE_NAME: table_name,
-                consumer_settings.RETENTION_DAYS: str(retention_days),
-                consumer_settings.PRICE_METRICS: str(price_metrics).lower(),
-                "POWERTOOLS_SERVICE_NAME": SERVICE,
-                "POWERTOOLS_METRICS_NAMESPACE": NAMESPACE,
-            },
+            environment=consumer_settings.environment(table_name, retention_days, price_metrics),
         )
         self.failed_batches = sqs.Queue(
             self, "FailedBatches",

@@ -20,6 +20,9 @@ from .storage import Storage
 from .stream import TickerStream
 from .stream_config import StreamConfig
 
+#: Where the Glue job writes (it reads raw/); granted and acknowledged from this one list.
+ETL_WRITE_PREFIXES = (layout.CURATED_PREFIX, layout.QUARANTINE_PREFIX, layout.MANIFEST_PREFIX)
+
 #: Where Glue's Python shell jobs log (Glue creates the groups on first use).
 GLUE_LOG_GROUPS = "/aws-glue/python-jobs/"
 
@@ -105,7 +108,7 @@ class CryptoLiveStack(Stack):
         storage.table.grant(consumer.function, "dynamodb:BatchWriteItem")
         etl.scripts.grant_read(etl.role)
         storage.bucket.grant_read(etl.role, f"{layout.RAW_PREFIX}*")
-        for writes in (layout.CURATED_PREFIX, layout.QUARANTINE_PREFIX, layout.MANIFEST_PREFIX):
+        for writes in ETL_WRITE_PREFIXES:
             storage.bucket.grant_read_write(etl.role, f"{writes}*")
         etl.role.add_to_policy(iam.PolicyStatement(
             actions=["glue:GetTable", "glue:BatchCreatePartition"],
@@ -118,9 +121,8 @@ class CryptoLiveStack(Stack):
                     "its own prefixes (grant action groups limited to those prefixes), reads its "
                     "scripts, and logs to Glue's Python shell log groups",
                     *GRANT_ACTIONS, arn_finding(etl.scripts, "/*"),
-                    *(arn_finding(storage.bucket, f"/{prefix}*") for prefix in (
-                        layout.RAW_PREFIX, layout.CURATED_PREFIX, layout.QUARANTINE_PREFIX,
-                        layout.MANIFEST_PREFIX)),
+                    *(arn_finding(storage.bucket, f"/{prefix}*")
+                      for prefix in (layout.RAW_PREFIX, *ETL_WRITE_PREFIXES)),
                     "Resource::arn:<AWS::Partition>:logs:<AWS::Region>:<AWS::AccountId>:"
                     f"log-group:{GLUE_LOG_GROUPS}*")
 

@@ -17,9 +17,6 @@ PACK = "AwsSolutions"
 #: Why the wildcard actions of CDK's bucket grants are acceptable wherever they appear.
 GRANT_ACTIONS = ("Action::s3:Abort*", "Action::s3:DeleteObject*", "Action::s3:GetBucket*",
                  "Action::s3:GetObject*", "Action::s3:List*")
-GRANT_ACTIONS_REASON = ("The action groups of CDK's bucket grant_read/grant_read_write "
-                        "(GetObject*, List*, ...); the statement's resources limit them to one "
-                        "bucket or prefix")
 
 
 def check(app: cdk.App) -> None:

@@ -20,6 +20,9 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_s3_deployment as s3deploy
 
 REPO = Path(__file__).resolve().parents[1]
+#: The image bundling would use without local bundling. Never pulled: the local bundlers here
+#: always succeed (no Docker on the build machine); the API requires an image all the same.
+FALLBACK_IMAGE = DockerImage.from_registry("public.ecr.aws/docker/library/python:3.13-slim")
 _IGNORED = shutil.ignore_patterns("__pycache__", "*.pyc", "requirements.txt", "README.md")
 
 
@@ -43,9 +46,7 @@ def python_packages(*packages: Path) -> lambda_.Code:
         # The hash of what is shipped: the first package alone would miss contract changes.
         asset_hash_type=AssetHashType.OUTPUT,
         bundling=BundlingOptions(
-            # Never pulled: copying folders always succeeds locally; the image is only the
-            # fallback the API requires.
-            image=DockerImage.from_registry("public.ecr.aws/docker/library/python:3.13-slim"),
+            image=FALLBACK_IMAGE,
             local=_CopyPackages(folders),  # type: ignore[arg-type]  # jsii.implements
         ),
     )
@@ -106,8 +107,7 @@ def glue_job_files(script: Path, contract_version: str) -> s3deploy.ISource:
     """A deployment source holding the job's script and the contract as a wheel."""
     return s3deploy.Source.asset(str(script.parent), asset_hash_type=AssetHashType.OUTPUT,
                                  bundling=BundlingOptions(
-                                     image=DockerImage.from_registry(
-                                         "public.ecr.aws/docker/library/python:3.13-slim"),
+                                     image=FALLBACK_IMAGE,
                                      # jsii.implements: mypy cannot see the interface
                                      local=_GlueJobFiles(  # type: ignore[arg-type]
                                          script, contract_version),

@@ -17,7 +17,7 @@ import pytest
 from boto3.dynamodb.types import TypeDeserializer
 from botocore.exceptions import ClientError
 
-from lambdas.consumer.items import PARTITION_KEY, SORT_KEY, TTL_ATTRIBUTE
+from lambdas.consumer.items import KEY_SCHEMA, PARTITION_KEY, SORT_KEY, TTL_ATTRIBUTE
 from lambdas.consumer.settings import ConsumerConfigError, load
 from lambdas.consumer.writer import TableWriter
 from local.lambda_context import LocalContext
@@ -36,11 +36,7 @@ def dynamodb(aws: str) -> Any:
 def table(dynamodb: Any) -> Iterator[str]:
     name = f"miniticker-{uuid.uuid4().hex[:8]}"
     dynamodb.create_table(
-        TableName=name, BillingMode="PAY_PER_REQUEST",
-        AttributeDefinitions=[{"AttributeName": PARTITION_KEY, "AttributeType": "S"},
-                              {"AttributeName": SORT_KEY, "AttributeType": "S"}],
-        KeySchema=[{"AttributeName": PARTITION_KEY, "KeyType": "HASH"},
-                   {"AttributeName": SORT_KEY, "KeyType": "RANGE"}])
+        TableName=name, BillingMode="PAY_PER_REQUEST", **KEY_SCHEMA)
     yield name
     dynamodb.delete_table(TableName=name)
 

@@ -76,7 +76,7 @@ def settings(tmp_path: Path, server: BinanceServer, stream: str, endpoint: str,
         "KINESIS_STREAM_NAME": stream,
         "SPOOL_DIR": str(tmp_path / "spool"),
         "HEALTH_FILE": str(tmp_path / "heartbeat"),
-        # Long: these tests stall the market to settle, and the watchdog must not reconnect
+        # Long: these tests stop the market to settle, and the watchdog must not reconnect
         # then (it is tested in test_ingest_connection.py).
         "DATA_TIMEOUT_SECONDS": "60",
         "METRICS_INTERVAL_SECONDS": "1",
@@ -94,7 +94,7 @@ def stored_records(kinesis: Any, stream: str) -> list[Any]:
 
 def quiesce(server: BinanceServer, kinesis: Any, stream: str) -> None:
     """Stop the market and wait until the stream stops growing."""
-    server.stall(600.0)
+    server.halt()
     count = -1
     while count != len(read_all(kinesis, stream)):
         count = len(read_all(kinesis, stream))
@@ -162,7 +162,7 @@ def test_sigterm_while_kinesis_is_down_keeps_the_spool_for_the_next_run(
     ingester = Ingester(tmp_path, settings(tmp_path, server, stream, dead,
                                            FLUSH_TIMEOUT_SECONDS="1"))
     wait_for(lambda: len(server.sent) > 300)
-    server.stall(600.0)
+    server.halt()
     time.sleep(1.0)
     assert ingester.stop() == 0
     left = ingester.log("ingest stopped")["left_in_spool"]

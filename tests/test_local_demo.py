@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import re
 import shutil
 import signal
 import socket
@@ -71,7 +72,8 @@ def test_a_short_accelerated_run_is_exact(tmp_path: Path):
     demo = start_demo(out, "--duration", "10", "--speed", "5", "--symbols", "BTCUSDT,ETHUSDT")
     stdout, stderr = demo.communicate(timeout=300)
     assert demo.returncode == 0, stderr[-3000:]
-    assert "generated" in stdout  # progress a person can follow
+    # Progress a person can follow: a line a second (the summary also says "generated").
+    assert re.search(r"^\s*\d+s  generated \d", stdout, re.MULTILINE), stdout[-2000:]
     summary = json.loads((out / "summary.json").read_text())
     assert_exact(out, summary)
     assert summary["latency_ms"]["p50"] is not None

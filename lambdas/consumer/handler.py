@@ -79,6 +79,7 @@ class MiniTickerBatch(BatchProcessor):
 
         latencies: list[int] = []
         newest: dict[str, MiniTicker] = {}
+        track_prices = self.settings.price_metrics
         write_failures = 0
         for (raw, record), (key, _) in zip(valid, items):
             reason = failed.get(key)
@@ -87,9 +88,10 @@ class MiniTickerBatch(BatchProcessor):
                 self._fail(raw, UnwrittenItem(reason))
                 continue
             latencies.append(written_at - record.event_time)
-            seen = newest.get(record.symbol)
-            if seen is None or record.event_time >= seen.event_time:
-                newest[record.symbol] = record
+            if track_prices:
+                seen = newest.get(record.symbol)
+                if seen is None or record.event_time >= seen.event_time:
+                    newest[record.symbol] = record
         if failed:
             logger.error("items not written", extra={
                 "records": write_failures, "reasons": sorted(set(failed.values()))[:5]})
@@ -102,7 +104,7 @@ class MiniTickerBatch(BatchProcessor):
             MetricName.WRITE_FAILURES: write_failures,
             MetricName.WRITE_REQUESTS: self.writer.requests - requests_before,
         }, latencies)
-        if self.settings.price_metrics:
+        if track_prices:
             publish_close_prices(newest)
         return outcomes
 

@@ -16,6 +16,15 @@ PARTITION_KEY = "stream_type"
 SORT_KEY = "iso_timestamp"
 TTL_ATTRIBUTE = "expires_at"  # epoch seconds, as DynamoDB TTL requires
 
+#: The table's keys as DynamoDB's CreateTable takes them (the local mode and the tests create
+#: it so; the CDK app declares the same keys with its own types).
+KEY_SCHEMA: dict[str, Any] = {
+    "AttributeDefinitions": [{"AttributeName": PARTITION_KEY, "AttributeType": "S"},
+                             {"AttributeName": SORT_KEY, "AttributeType": "S"}],
+    "KeySchema": [{"AttributeName": PARTITION_KEY, "KeyType": "HASH"},
+                  {"AttributeName": SORT_KEY, "KeyType": "RANGE"}],
+}
+
 Item = dict[str, dict[str, str]]
 Key = tuple[str, str]
 

@@ -6,6 +6,8 @@ import os
 from collections.abc import Mapping
 from typing import NamedTuple
 
+from .observability import NAMESPACE, SERVICE
+
 SECONDS_PER_DAY = 86_400
 #: The variables the function reads (the CDK app sets them by these names).
 TABLE_NAME = "TABLE_NAME"
@@ -43,3 +45,11 @@ def load(environ: Mapping[str, str] = os.environ) -> ConsumerSettings:
     if raw_flag not in ("true", "false"):
         raise ConsumerConfigError(f"PRICE_METRICS={raw_flag!r} is neither true nor false")
     return ConsumerSettings(table_name, retention_days, raw_flag == "true")
+
+
+def environment(table_name: str, retention_days: int, price_metrics: bool) -> dict[str, str]:
+    """The variables `load` reads, plus Powertools' names, for whoever starts the function (the
+    CDK app; the local mode, which runs the handler in-process)."""
+    return {TABLE_NAME: table_name, RETENTION_DAYS: str(retention_days),
+            PRICE_METRICS: str(price_metrics).lower(),
+            "POWERTOOLS_SERVICE_NAME": SERVICE, "POWERTOOLS_METRICS_NAMESPACE": NAMESPACE}
