@@ -22,6 +22,19 @@ TOO_MANY_REQUESTS_WAIT = 60.0  # 429: slow down
 IP_BANNED_WAIT = 300.0  # 418: banned for at least two minutes
 
 
+def full_jitter(rng: random.Random, base: float, cap: float, attempt: int) -> float:
+    """A delay drawn uniformly from ``[0, min(cap, base * 2**attempt)]``.
+
+    The exponent stops growing once the ceiling has reached ``cap``: ``2.0**attempt`` itself
+    overflows at attempt 1024, which a retry loop that never gives up (a long outage) reaches.
+    """
+    ceiling = base * 2.0 ** min(attempt, _EXPONENT_LIMIT)
+    return rng.uniform(0.0, min(cap, ceiling))
+
+
+_EXPONENT_LIMIT = 64  # 2**64 times any base worth having exceeds any cap worth having
+
+
 class ReconnectPolicy:
     """One connection's backoff. The attempt counter resets only once a connection has stayed
     healthy for ``healthy_after`` seconds, so a server that accepts and then drops at once still
@@ -52,9 +65,8 @@ class ReconnectPolicy:
 
     def next_delay(self, *, status: int | None = None, retry_after: float | None = None) -> float:
         """Seconds to wait before the next attempt; ``status``/``retry_after`` from a refusal."""
-        ceiling = min(self.cap, self.base * 2.0**self.attempt)
+        delay = full_jitter(self._rng, self.base, self.cap, self.attempt)
         self.attempt += 1
-        delay = self._rng.uniform(0.0, ceiling)
         if retry_after is not None:
             return max(delay, retry_after)
         if status == 418:

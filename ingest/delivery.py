@@ -21,6 +21,7 @@ from typing import Protocol
 
 from miniticker import MiniTicker, to_json_line
 
+from .backoff import full_jitter
 from .kinesis_sink import MAX_RECORDS_PER_REQUEST, KinesisSink, batches
 from .spool import Entry, Spool
 
@@ -177,7 +178,7 @@ class Delivery:
                 if not failed:
                     break
                 self._observer.put_failed(len(failed), reason or "unknown")
-                delay = self._rng.uniform(0, min(self.retry_cap, RETRY_BASE * 2**attempt))
+                delay = full_jitter(self._rng, RETRY_BASE, self.retry_cap, attempt)
                 attempt += 1
                 if attempt == 1 or attempt % 20 == 0:
                     logger.warning("%d records not put (%s); retrying", len(failed), reason)

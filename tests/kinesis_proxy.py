@@ -5,6 +5,10 @@ forwards every request to moto, except that it can fail as a whole (an outage), 
 garbage, or throttle a share of the records of a PutRecords call, forwarding only the others,
 as Kinesis does on a partial failure. moto does not check signatures, so the proxy may rewrite
 a request's body.
+
+It can also stand where a client meets the network: behind TLS (``tls``, an SSL server
+context), as Kinesis's real endpoint is, or as an HTTP forward proxy, which receives absolute
+request targets (``targets`` records every target it was sent).
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ from __future__ import annotations
 import base64
 import http.client
 import json
+import ssl
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
@@ -23,8 +28,9 @@ THROTTLED = {"ErrorCode": "ProvisionedThroughputExceededException",
 
 
 class KinesisProxy:
-    def __init__(self, upstream: str) -> None:
+    def __init__(self, upstream: str, *, tls: ssl.SSLContext | None = None) -> None:
         self.upstream = urlsplit(upstream).netloc
+        self.targets: list[str] = []  # each request's target, as the client sent it
         self.down = False  # answer 500 InternalFailure to every PutRecords
         self.garbage = False  # answer 200 with a body that is not PutRecords' answer
         self.fail_every = 0  # throttle every n-th record of a PutRecords call (0: none)
@@ -35,12 +41,15 @@ class KinesisProxy:
         self.records_seen: list[list[dict[str, str]]] = []  # each call's records, as sent
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self._server.daemon_threads = True
+        self._scheme = "https" if tls else "http"
+        if tls:
+            self._server.socket = tls.wrap_socket(self._server.socket, server_side=True)
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
     @property
     def url(self) -> str:
         host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}"
+        return f"{self._scheme}://{'localhost' if self._scheme == 'https' else host!s}:{port}"
 
     def __enter__(self) -> KinesisProxy:
         self._thread.start()
@@ -97,13 +106,15 @@ class KinesisProxy:
             protocol_version = "HTTP/1.1"
 
             def do_POST(self) -> None:
+                proxy.targets.append(self.path)
+                path = urlsplit(self.path).path or "/"  # a forward proxy's target is a URL
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
                 headers = {k: v for k, v in self.headers.items()
                            if k.lower() not in ("host", "content-length", "connection")}
                 if self.headers.get("X-Amz-Target", "").endswith(".PutRecords"):
-                    status, answer = proxy.put_records(self.path, headers, body)
+                    status, answer = proxy.put_records(path, headers, body)
                 else:
-                    status, answer = proxy.forward("POST", self.path, headers, body)
+                    status, answer = proxy.forward("POST", path, headers, body)
                 self.send_response(status)
                 self.send_header("Content-Type", "application/x-amz-json-1.1")
                 self.send_header("Content-Length", str(len(answer)))

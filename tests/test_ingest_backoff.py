@@ -14,6 +14,7 @@ from ingest.backoff import (
     TOO_MANY_REQUESTS_WAIT,
     AttemptBudget,
     ReconnectPolicy,
+    full_jitter,
 )
 
 
@@ -39,6 +40,17 @@ def test_delays_grow_exponentially_up_to_the_cap_with_full_jitter():
     assert 25 < statistics.mean(samples) < 35
     assert min(samples) < 3
     assert max(samples) > 57
+
+
+def test_retrying_forever_keeps_drawing_delays_within_the_cap():
+    # 2.0**1024 overflows: a loop that never gives up must not die at its 1024th attempt.
+    policy = ReconnectPolicy(base=1.0, cap=60.0, rng=random.Random(3))
+    policy.attempt = 1020
+    assert all(0.0 <= policy.next_delay() <= 60.0 for _ in range(10))
+    rng = random.Random(4)
+    assert all(0.0 <= full_jitter(rng, 0.1, 5.0, attempt) <= 5.0
+               for attempt in (0, 1023, 1024, 10**6))
+    assert full_jitter(random.Random(5), 0.1, 5.0, 0) <= 0.1
 
 
 def test_the_counter_resets_only_after_a_healthy_period():

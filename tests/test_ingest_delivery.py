@@ -28,6 +28,7 @@ from miniticker import MiniTicker, normalize, to_json_line
 from tests.kinesis import create_stream, read_all
 from tests.kinesis_proxy import KinesisProxy, decoded
 from tests.loopback import free_port
+from tests.tls import self_signed
 
 
 class Counts:
@@ -234,7 +235,50 @@ def test_the_sink_reports_why_a_request_failed(kinesis: Any, proxy: KinesisProxy
     failed, reason = unreachable.put(batch)
     assert failed == batch
     assert reason is not None
-    assert reason.startswith("EndpointConnectionError")
+    assert reason.startswith("NewConnectionError")
+    assert "Connection refused" in reason
+
+
+def test_the_sink_verifies_tls_against_the_configured_ca_bundle(
+    kinesis: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    bundle, server_context = self_signed(tmp_path)
+    batch = [(r.symbol, to_json_line(r)) for r in generated(3)]
+    with KinesisProxy(kinesis.meta.endpoint_url, tls=server_context) as tls:
+        assert tls.url.startswith("https://")
+        stream = create_stream(kinesis)
+        monkeypatch.setenv("AWS_CA_BUNDLE", str(bundle))
+        assert sink_through(tls, stream).put(batch) == ([], None)
+        assert read_all(kinesis, stream) == batch
+        # Without the bundle, a certificate nobody vouches for is refused, not trusted.
+        monkeypatch.delenv("AWS_CA_BUNDLE")
+        failed, reason = sink_through(tls, stream).put(batch)
+        assert failed == batch
+        assert reason is not None
+        assert "CERTIFICATE_VERIFY_FAILED" in reason
+        assert len(read_all(kinesis, stream)) == 3
+
+
+def test_the_sink_goes_through_the_proxy_the_environment_names(
+    kinesis: Any, proxy: KinesisProxy, monkeypatch: pytest.MonkeyPatch
+):
+    stream = create_stream(kinesis)
+    monkeypatch.setenv("HTTP_PROXY", proxy.url)
+    monkeypatch.setenv("NO_PROXY", "")
+    # A name no resolver knows: only the proxy can reach it.
+    client = boto3.client("kinesis", endpoint_url="http://kinesis.proxied.invalid",
+                          config=CLIENT_CONFIG)
+    batch = [(r.symbol, to_json_line(r)) for r in generated(2)]
+    assert KinesisSink(stream, client).put(batch) == ([], None)
+    assert proxy.targets == ["http://kinesis.proxied.invalid/"]
+    assert read_all(kinesis, stream) == batch
+
+    monkeypatch.setenv("NO_PROXY", "kinesis.proxied.invalid")
+    failed, reason = KinesisSink(stream, client).put(batch)
+    assert failed == batch
+    assert reason is not None
+    assert reason.startswith("NameResolutionError")
+    assert len(proxy.targets) == 1
 
 
 def test_the_sink_needs_credentials(monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
