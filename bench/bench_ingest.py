@@ -1,6 +1,6 @@
 """The ingester's frame path per core, and its memory through a long Kinesis outage.
 
-    .venv/bin/python bench/bench_ingest.py [--events 300000] [--repeat 3] [--outage-seconds 600]
+    .venv/bin/python bench/bench_ingest.py [--events 300000] [--repeat 5] [--outage-seconds 600]
 
 1. Throughput: generated Binance frames go through the service's own `FramePipeline`, by a
    lane as a connection reads them (parse, normalise, drop duplicates, count, serialise), and
@@ -8,7 +8,9 @@
    process, that accepts every record. Events
    per CPU second of this process (all its threads) = events/s per core; best of ``--repeat``
    runs. Reference, same frames, same run, interleaved: the bare loop ``json.loads`` ->
-   ``normalize_message`` -> ``to_json_line``.
+   ``normalize_message`` -> ``to_json_line``. Each run's own ratio is printed as well, and the
+   bare loop's spread: on a busy host the service path (two threads, a wider working set)
+   slows more than the bare loop, so the spread tells how far to trust a run.
    Targets: the service path >= 0.7x the bare loop, and >= 50,000 events/s per core.
 2. Outage: Kinesis unreachable (a closed port) while frames arrive at 2,000 events/s for
    ``--outage-seconds``; resident memory is sampled every second. Target: flat once the memory
@@ -159,20 +161,27 @@ def throughput(events: int, repeat: int) -> None:
     try:
         assert endpoint_process.stdout is not None
         endpoint = f"http://127.0.0.1:{endpoint_process.stdout.readline().strip()}"
-        print(f"best of {repeat} runs each (CPU seconds of every thread of this process)")
+        print(f"best of {repeat} runs each (CPU seconds of every thread of this process); "
+              "'runs' is each run's ratio against the bare loop run just before it, and "
+              "'noise' the bare loop's slowest run over its fastest")
         print(f"{'frames':<22}{'events':>9}{'bare ev/s':>12}{'service ev/s':>14}"
-              f"{'ratio':>7}{'wall ev/s':>11}")
+              f"{'ratio':>7}{'wall ev/s':>11}  {'runs':<11}{'noise':>6}")
         for shape in (Shape.COMBINED, Shape.ALL_MARKET_COMBINED):
             frames, count = frames_of(shape, events)
-            bare_cpu = service_cpu = wall = float("inf")
+            bare_cpu: list[float] = []
+            service_cpu: list[float] = []
+            walls: list[float] = []
             for _ in range(repeat):  # interleaved: a slow spell of the machine hits both
-                bare_cpu = min(bare_cpu, bare_loop(frames))
+                bare_cpu.append(bare_loop(frames))
                 with tempfile.TemporaryDirectory() as spool:
                     cpu, seconds = service_path(frames, endpoint, Path(spool))
-                service_cpu, wall = min(service_cpu, cpu), min(wall, seconds)
-            bare, service = count / bare_cpu, count / service_cpu
+                service_cpu.append(cpu)
+                walls.append(seconds)
+            bare, service = count / min(bare_cpu), count / min(service_cpu)
+            runs = [b / s for b, s in zip(bare_cpu, service_cpu)]
             print(f"{shape.value:<22}{count:>9,}{bare:>12,.0f}{service:>14,.0f}"
-                  f"{service / bare:>7.2f}{count / wall:>11,.0f}")
+                  f"{service / bare:>7.2f}{count / min(walls):>11,.0f}  "
+                  f"{min(runs):.2f}..{max(runs):.2f}{max(bare_cpu) / min(bare_cpu):>8.2f}")
         print("targets: ratio >= 0.70, service >= 50,000 events/s per core")
         put_cost(frames_of(Shape.COMBINED, 50_000)[0], endpoint)
     finally:
@@ -222,7 +231,7 @@ def outage(seconds: float, rate: int) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--events", type=int, default=300_000)
-    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--outage-seconds", type=float, default=600.0)
     parser.add_argument("--outage-rate", type=int, default=2000)
     args = parser.parse_args()
