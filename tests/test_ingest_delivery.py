@@ -29,6 +29,7 @@ from tests.kinesis import create_stream, read_all
 from tests.kinesis_proxy import KinesisProxy, decoded
 from tests.loopback import free_port
 from tests.tls import self_signed
+from tests.waiting import wait_for
 
 
 class Counts:
@@ -140,6 +141,26 @@ def test_an_outage_spills_to_disk_and_replays_in_order(
     assert delivery.stop(timeout=30) == 0
     assert_stream_holds_exactly(kinesis, stream, records)  # in submit order, once each
     assert not list((tmp_path / "spool").glob("*.spool"))
+
+
+def test_the_sender_outlasts_an_outage_of_more_than_1024_attempts(
+    kinesis: Any, proxy: KinesisProxy, tmp_path: Path
+):
+    # The backoff's 2.0**attempt overflowed at attempt 1024 and killed the sender thread: every
+    # later record would have waited in memory or on disk for good.
+    stream = create_stream(kinesis)
+    counts = Counts()
+    delivery = Delivery(sink_through(proxy, stream), Spool(tmp_path / "spool"), counts,
+                        linger=0.01, retry_cap=1e-4).start()
+    proxy.down = True
+    records = generated(10)
+    delivery.submit(records)
+    wait_for(lambda: proxy.calls > 1100, timeout=60)
+    proxy.down = False
+    wait_for(lambda: counts.counter["put"] == 10)
+    assert delivery.stop(timeout=5) == 0
+    assert_stream_holds_exactly(kinesis, stream, records)
+    assert counts.counter["failed"] >= 1100 * 10
 
 
 def test_submit_never_waits_for_kinesis(
