@@ -20,7 +20,7 @@ from .observability import IngestMetrics
 
 # Enough records that the shared steps cost little a record, few enough that the records held
 # are still in the CPU's cache when `Delivery` serialises them (a PutRecords batch's 500 were
-# not, and measured slower). `Delivery` gathers full requests from the batches of every lane.
+# slower in scratch timings). `Delivery` gathers full requests from every lane's batches.
 HOLD_RECORDS = 100
 HOLD_MS = 50  # well below Delivery's own linger (LINGER_SECONDS)
 
