@@ -264,6 +264,8 @@ def test_the_sink_verifies_tls_against_the_configured_ca_bundle(
     kinesis: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ):
     bundle, server_context = self_signed(tmp_path)
+    for name in ("NO_PROXY", "no_proxy"):
+        monkeypatch.setenv(name, "*")  # straight to the endpoint, whatever the machine's proxy
     batch = [(r.symbol, to_json_line(r)) for r in generated(3)]
     with KinesisProxy(kinesis.meta.endpoint_url, tls=server_context) as tls:
         assert tls.url.startswith("https://")
@@ -284,8 +286,10 @@ def test_the_sink_goes_through_the_proxy_the_environment_names(
     kinesis: Any, proxy: KinesisProxy, monkeypatch: pytest.MonkeyPatch
 ):
     stream = create_stream(kinesis)
-    monkeypatch.setenv("HTTP_PROXY", proxy.url)
-    monkeypatch.setenv("NO_PROXY", "")
+    for name in ("HTTP_PROXY", "http_proxy"):  # urllib reads both; either may be set already
+        monkeypatch.setenv(name, proxy.url)
+    for name in ("NO_PROXY", "no_proxy"):
+        monkeypatch.setenv(name, "")
     # A name no resolver knows: only the proxy can reach it.
     client = boto3.client("kinesis", endpoint_url="http://kinesis.proxied.invalid",
                           config=CLIENT_CONFIG)
@@ -294,7 +298,8 @@ def test_the_sink_goes_through_the_proxy_the_environment_names(
     assert proxy.targets == ["http://kinesis.proxied.invalid/"]
     assert read_all(kinesis, stream) == batch
 
-    monkeypatch.setenv("NO_PROXY", "kinesis.proxied.invalid")
+    for name in ("NO_PROXY", "no_proxy"):
+        monkeypatch.setenv(name, "kinesis.proxied.invalid")
     failed, reason = KinesisSink(stream, client).put(batch)
     assert failed == batch
     assert reason is not None
