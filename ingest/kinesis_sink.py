@@ -60,7 +60,7 @@ class MissingCredentials(RuntimeError):
 
 def batches(entries: Sequence[Entry]) -> Iterator[list[Entry]]:
     """Consecutive batches within the request limits, in order."""
-    if len(entries) <= MAX_RECORDS_PER_REQUEST and _surely_small(entries):
+    if 0 < len(entries) <= MAX_RECORDS_PER_REQUEST and _surely_small(entries):
         yield list(entries)  # the sender's usual batch: sized at C speed, not record by record
         return
     batch: list[Entry] = []
@@ -82,7 +82,7 @@ def batches(entries: Sequence[Entry]) -> Iterator[list[Entry]]:
 def _surely_small(entries: Sequence[Entry]) -> bool:
     """Whether the entries come to at most 1 MiB together, so that none can exceed a record's
     limit nor all of them a request's. A UTF-8 key takes at most 4 bytes a character."""
-    keys, datas = zip(*entries) if entries else ((), ())
+    keys, datas = zip(*entries)
     return 4 * sum(map(len, keys)) + sum(map(len, datas)) <= MAX_BYTES_PER_RECORD
 
 

@@ -92,6 +92,7 @@ def test_batches_respect_the_request_limits():
     assert sum(len(b) for b in batches(big)) == 12
     with pytest.raises(ValueError, match="1 MiB"):
         list(batches([("K", b"x" * (1024 * 1024))]))
+    assert list(batches([])) == []  # no empty request (Kinesis refuses one, and it would retry)
 
 
 def test_every_record_arrives_once_in_order(
