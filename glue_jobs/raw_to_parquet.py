@@ -40,7 +40,7 @@ from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any, NamedTuple, Optional
+from typing import Any, NamedTuple, Optional, Union
 
 import boto3
 import pyarrow as pa
@@ -492,13 +492,15 @@ def output_key(settings: Settings, hour: datetime, day: str, symbol: str) -> str
 DICTIONARY_COLUMNS = ("event_type", "stream_type")
 
 
-def parquet_bytes(rows: pa.Table, dictionary: Any = DICTIONARY_COLUMNS) -> bytes:
+def parquet_bytes(rows: pa.Table, dictionary: Union[bool, Sequence[str]] = DICTIONARY_COLUMNS
+                  ) -> bytes:
     """One output file: the curated columns, Snappy. ``dictionary``: the columns to dictionary-
     encode, or True for all (pyarrow's default, which the benchmark compares)."""
     sink = io.BytesIO()
     pq.write_table(rows.select(CURATED_SCHEMA.names).cast(CURATED_SCHEMA), sink,
                    compression="snappy",
-                   use_dictionary=dictionary if dictionary is True else list(dictionary))
+                   use_dictionary=dictionary if isinstance(dictionary, bool)
+                   else list(dictionary))
     return sink.getvalue()
 
 

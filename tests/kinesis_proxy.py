@@ -49,7 +49,7 @@ class KinesisProxy:
     @property
     def url(self) -> str:
         host, port = self._server.server_address[:2]
-        return f"{self._scheme}://{'localhost' if self._scheme == 'https' else host!s}:{port}"
+        return f"{self._scheme}://{host!s}:{port}"
 
     def __enter__(self) -> KinesisProxy:
         self._thread.start()
