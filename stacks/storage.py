@@ -9,7 +9,7 @@ from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
-from lambdas.consumer.items import PARTITION_KEY, SORT_KEY, TTL_ATTRIBUTE
+from miniticker.hot_table import PARTITION_KEY, SORT_KEY, TTL_ATTRIBUTE
 from miniticker import layout
 
 ATHENA_RESULTS_DAYS = 30

@@ -17,11 +17,12 @@ import pytest
 from boto3.dynamodb.types import TypeDeserializer
 from botocore.exceptions import ClientError
 
-from lambdas.consumer.items import KEY_SCHEMA, PARTITION_KEY, SORT_KEY, TTL_ATTRIBUTE
+from lambdas.consumer.items import KEY_SCHEMA
 from lambdas.consumer.settings import ConsumerConfigError, load
 from lambdas.consumer.writer import TableWriter
 from local.lambda_context import LocalContext
 from miniticker import FIELDS, FieldKind, MiniTicker, to_json_line
+from miniticker.hot_table import PARTITION_KEY, SORT_KEY, TTL_ATTRIBUTE, is_event_partition
 from tests.consumer_events import event_for, event_of, generated, sequence_number
 
 DAY = 86_400
@@ -74,6 +75,11 @@ def invoke(module: ModuleType, event: dict[str, Any]) -> dict[str, Any]:
 
 
 def scan(dynamodb: Any, table: str) -> list[dict[str, Any]]:
+    """The table's event items (latest and candle items: tests/test_consumer_summaries.py)."""
+    return [i for i in scan_all(dynamodb, table) if is_event_partition(i[PARTITION_KEY])]
+
+
+def scan_all(dynamodb: Any, table: str) -> list[dict[str, Any]]:
     deserialize = TypeDeserializer().deserialize
     items: list[dict[str, Any]] = []
     start: dict[str, Any] = {}
@@ -274,10 +280,15 @@ def test_metrics_for_the_dashboards(handler: ModuleType, capsys: pytest.CaptureF
     (main,) = [d for d in documents if "RecordsIn" in d]
     assert main["_aws"]["CloudWatchMetrics"][0]["Namespace"] == "CryptoLive"
     assert main["service"] == "consumer"
-    counts = {name: main[name] for name in ("RecordsIn", "ItemsWritten", "DuplicatesCollapsed",
-                                            "InvalidRecords", "WriteFailures", "WriteRequests")}
+    counts = {name: main[name] for name in (
+        "RecordsIn", "ItemsWritten", "DuplicatesCollapsed", "InvalidRecords", "WriteFailures",
+        "WriteRequests", "LatestItemsUpdated", "CandlesWritten", "SummaryRequests")}
+    candles = len({(r.symbol, r.event_time // 60_000) for r in records})
     assert counts == {"RecordsIn": [22.0], "ItemsWritten": [20.0], "DuplicatesCollapsed": [1.0],
-                      "InvalidRecords": [1.0], "WriteFailures": [0.0], "WriteRequests": [1.0]}
+                      "InvalidRecords": [1.0], "WriteFailures": [0.0], "WriteRequests": [1.0],
+                      "LatestItemsUpdated": [2.0], "CandlesWritten": [float(candles)],
+                      # a latest item per symbol, one read of the candles, a write per candle
+                      "SummaryRequests": [2.0 + 1 + candles]}
     assert len(main["EndToEndLatency"]) == 10  # a sample of the 21 valid records' latencies
     assert main["EndToEndLatencyMax"][0] >= max(main["EndToEndLatency"])
     prices = {d["symbol"]: d["ClosePrice"] for d in documents if "ClosePrice" in d}

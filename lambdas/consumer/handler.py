@@ -30,10 +30,12 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.config import Config
 
 from miniticker import InvalidMiniTicker, MiniTicker, parse_json_line
+from miniticker.hot_table import minute_start
 
 from .items import Item, Key, item_of, key_of_record
 from .observability import NAMESPACE, SERVICE, MetricName, publish, publish_close_prices
 from .settings import ConsumerSettings, load
+from .summaries import CandleKey, SummaryWriter, newest_per_symbol
 from .writer import TableWriter
 
 #: Stop retrying writes this long before the invocation's timeout, to answer in time.
@@ -60,11 +62,13 @@ class MiniTickerBatch(BatchProcessor):
     together and turns every item not written into a batch item failure of its records.
     """
 
-    def __init__(self, settings: ConsumerSettings, writer: TableWriter) -> None:
+    def __init__(self, settings: ConsumerSettings, writer: TableWriter,
+                 summaries: SummaryWriter) -> None:
         super().__init__(event_type=EventType.KinesisDataStreams,
                          raise_on_entire_batch_failure=False)
         self.settings = settings
         self.writer = writer
+        self.summaries = summaries
 
     def process(self) -> list[tuple[Any, ...]]:
         started = time.monotonic()
@@ -73,28 +77,33 @@ class MiniTickerBatch(BatchProcessor):
         items: list[tuple[Key, Item]] = [
             (key_of_record(record), item_of(record, self.settings.retention_seconds))
             for _, record in valid]
-        requests_before = self.writer.requests
-        failed = self._write(items, self._seconds_left(started))
+        requests_before = self.writer.requests, self.summaries.requests
+        seconds_left = self._seconds_left(started)
+        failed = self._write(items, seconds_left)
         written_at = int(time.time() * 1000)
+        written = [record for (_, record), (key, _) in zip(valid, items) if key not in failed]
+        latest_before, candles_before = self.summaries.latest_moved, self.summaries.candles_written
+        latest_failed, candles_failed = self._summarise(written, seconds_left)
 
         latencies: list[int] = []
-        newest: dict[str, MiniTicker] = {}
-        track_prices = self.settings.price_metrics
+        newest = newest_per_symbol(written)
+        # A symbol whose latest item was not written fails with its newest record, so the retry
+        # brings the latest item forward.
+        latest_unwritten = {id(newest[symbol]): reason for symbol, reason in latest_failed.items()}
         write_failures = 0
         for (raw, record), (key, _) in zip(valid, items):
-            reason = failed.get(key)
-            if reason is not None:
+            reason = (failed.get(key) or latest_unwritten.get(id(record))
+                      or candles_failed.get((record.symbol, minute_start(record.event_time))))
+            if reason:
                 write_failures += 1
                 self._fail(raw, UnwrittenItem(reason))
                 continue
             latencies.append(written_at - record.event_time)
-            if track_prices:
-                seen = newest.get(record.symbol)
-                if seen is None or record.event_time >= seen.event_time:
-                    newest[record.symbol] = record
-        if failed:
+        if failed or latest_failed or candles_failed:
+            reasons = {*failed.values(), *latest_failed.values(), *candles_failed.values()}
             logger.error("items not written", extra={
-                "records": write_failures, "reasons": sorted(set(failed.values()))[:5]})
+                "records": write_failures, "reasons": sorted(reasons)[:5],
+                "latest_items": len(latest_failed), "candles": len(candles_failed)})
         distinct = len({key for key, _ in items})
         publish(metrics, {
             MetricName.RECORDS_IN: len(outcomes),
@@ -102,9 +111,12 @@ class MiniTickerBatch(BatchProcessor):
             MetricName.DUPLICATES_COLLAPSED: len(items) - distinct,
             MetricName.INVALID_RECORDS: len(outcomes) - len(valid),
             MetricName.WRITE_FAILURES: write_failures,
-            MetricName.WRITE_REQUESTS: self.writer.requests - requests_before,
+            MetricName.WRITE_REQUESTS: self.writer.requests - requests_before[0],
+            MetricName.SUMMARY_REQUESTS: self.summaries.requests - requests_before[1],
+            MetricName.LATEST_UPDATED: self.summaries.latest_moved - latest_before,
+            MetricName.CANDLES_WRITTEN: self.summaries.candles_written - candles_before,
         }, latencies)
-        if track_prices:
+        if self.settings.price_metrics:
             publish_close_prices(newest)
         return outcomes
 
@@ -112,6 +124,13 @@ class MiniTickerBatch(BatchProcessor):
     def _write(self, items: list[tuple[Key, Item]],
                seconds_left: Callable[[], float]) -> dict[Key, str]:
         return self.writer.write(items, seconds_left)
+
+    @tracer.capture_method
+    def _summarise(self, written: list[MiniTicker], seconds_left: Callable[[], float]
+                   ) -> tuple[dict[str, str], dict[CandleKey, str]]:
+        """The latest and candle items of what was written; what failed goes round again with
+        its records (merging is idempotent, so a retry changes nothing that was merged)."""
+        return self.summaries.write(written, self.settings.retention_seconds, seconds_left)
 
     def _fail(self, raw: dict[str, Any], error: UnwrittenItem) -> None:
         # As Powertools records a record handler's exception (no traceback: nothing raised).
@@ -142,8 +161,9 @@ def validate_record(record: KinesisStreamRecord) -> MiniTicker:
 
 
 SETTINGS = load()
-processor = MiniTickerBatch(SETTINGS, TableWriter(
-    boto3.client("dynamodb", config=CLIENT_CONFIG), SETTINGS.table_name))
+_client = boto3.client("dynamodb", config=CLIENT_CONFIG)
+processor = MiniTickerBatch(SETTINGS, TableWriter(_client, SETTINGS.table_name),
+                            SummaryWriter(_client, SETTINGS.table_name))
 
 
 @logger.inject_lambda_context

@@ -11,10 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from miniticker import FIELDS, FieldKind, MiniTicker
-
-PARTITION_KEY = "stream_type"
-SORT_KEY = "iso_timestamp"
-TTL_ATTRIBUTE = "expires_at"  # epoch seconds, as DynamoDB TTL requires
+from miniticker.hot_table import PARTITION_KEY, SORT_KEY, TTL_ATTRIBUTE
 
 #: The table's keys as DynamoDB's CreateTable takes them (the local mode and the tests create
 #: it so; the CDK app declares the same keys with its own types).

@@ -28,6 +28,9 @@ class MetricName:
     INVALID_RECORDS = "InvalidRecords"  # not JSON, or not a valid MiniTicker: batch failures
     WRITE_FAILURES = "WriteFailures"  # valid records whose item was not written: batch failures
     WRITE_REQUESTS = "WriteRequests"  # BatchWriteItem calls
+    SUMMARY_REQUESTS = "SummaryRequests"  # reads and writes of latest and candle items
+    LATEST_UPDATED = "LatestItemsUpdated"  # latest items moved forward to a newer event
+    CANDLES_WRITTEN = "CandlesWritten"  # 1-minute candle items created or merged into
     LATENCY = "EndToEndLatency"  # ms from event_time to the item written (a sample)
     LATENCY_MAX = "EndToEndLatencyMax"  # the invocation's largest latency
     CLOSE_PRICE = "ClosePrice"  # per symbol

@@ -1,0 +1,81 @@
+"""The hot DynamoDB table's layout: one definition of its keys and of the three item families.
+
+The table keeps the original prototype's key schema (partition key ``stream_type``, sort key
+``iso_timestamp``, both strings) and holds three families of items, told apart by the partition
+key's value:
+
+- **event items**, one per record: ``stream_type`` = the symbol's stream (``btcusdt@miniTicker``),
+  ``iso_timestamp`` = the event's time. Every field of the record, numbers as exact decimals.
+- **latest items**, one per symbol: ``stream_type`` = ``latest#K`` (K = `latest_partition` of
+  the symbol, one of `LATEST_PARTITIONS`), ``iso_timestamp`` = the symbol. The record fields of
+  the symbol's newest event; the consumer replaces it only with a newer event (a condition on
+  ``event_time``), so it never moves back in time. The read API's ``latest`` is one Query per
+  partition, whatever the number of symbols. Spreading symbols over a few partitions keeps each
+  partition's writes below DynamoDB's per-partition limit at the whole market's rate.
+- **candle items**, one per symbol and UTC minute: ``stream_type`` = the stream plus
+  `CANDLE_SUFFIX` (``btcusdt@miniTicker#1m``), ``iso_timestamp`` = the minute's start. Open, high,
+  low and close of the close price by event time, the first and last event times, the number of
+  events and the set of their event times, so a retried or repeated event is never counted
+  twice. A day of history is 1,440 small items instead of 86,400 events.
+
+Every item expires (TTL on ``expires_at``, epoch seconds) `retention` after its event or minute.
+``#`` never appears in a stream name, so the families cannot collide. Standard library only.
+"""
+
+import zlib
+
+from .streams import stream_name_for
+from .timestamps import iso_from_millis
+
+PARTITION_KEY = "stream_type"
+SORT_KEY = "iso_timestamp"
+TTL_ATTRIBUTE = "expires_at"  # epoch seconds, as DynamoDB TTL requires
+
+#: How many partitions the latest items are spread over (a symbol always lands in the same one).
+LATEST_PARTITIONS = 4
+LATEST_PREFIX = "latest#"
+CANDLE_SUFFIX = "#1m"
+MINUTE_MS = 60_000
+
+# Candle item attributes (decimals as exact strings, times as epoch milliseconds).
+CANDLE_START = "start"
+CANDLE_OPEN = "open"
+CANDLE_HIGH = "high"
+CANDLE_LOW = "low"
+CANDLE_CLOSE = "close"
+CANDLE_FIRST_EVENT_TIME = "first_event_time"
+CANDLE_LAST_EVENT_TIME = "last_event_time"
+CANDLE_EVENTS = "events"  # how many distinct event times the candle holds
+CANDLE_EVENT_TIMES = "event_times"  # number set of those times: a repeat is counted once
+CANDLE_SYMBOL = "symbol"
+CANDLE_VERSION = "version"  # incremented by every write: the optimistic-concurrency check
+
+
+def latest_partition(symbol: str) -> str:
+    """The partition key of ``symbol``'s latest item, e.g. ``latest#2`` (stable across runs)."""
+    return f"{LATEST_PREFIX}{zlib.crc32(symbol.encode()) % LATEST_PARTITIONS}"
+
+
+def latest_partitions() -> "tuple[str, ...]":
+    """Every latest partition, for a reader of all symbols."""
+    return tuple(f"{LATEST_PREFIX}{k}" for k in range(LATEST_PARTITIONS))
+
+
+def candle_partition(symbol: str) -> str:
+    """``BTCUSDT`` -> ``btcusdt@miniTicker#1m``."""
+    return stream_name_for(symbol) + CANDLE_SUFFIX
+
+
+def minute_start(event_time: int) -> int:
+    """The start of the UTC minute holding ``event_time`` (epoch ms; exchange time, not ours)."""
+    return event_time - event_time % MINUTE_MS
+
+
+def minute_key(start_ms: int) -> str:
+    """The sort key of the candle starting at ``start_ms``: ``2026-11-24T10:01:00.000Z``."""
+    return iso_from_millis(start_ms)
+
+
+def is_event_partition(stream_type: str) -> bool:
+    """True for an event item's partition key; False for latest and candle items."""
+    return "#" not in stream_type

@@ -1,0 +1,216 @@
+"""The consumer's latest and candle items over moto's DynamoDB: exact, monotone in event time,
+the same whatever the batches' order, splits, repeats and retries, and never lost silently."""
+
+from __future__ import annotations
+
+import random
+from collections import defaultdict
+from decimal import Decimal
+from types import ModuleType
+from typing import Any
+
+import pytest
+from botocore.exceptions import ClientError
+
+from lambdas.consumer.summaries import SummaryWriter, candles_of
+from miniticker import MiniTicker
+from miniticker import hot_table as ht
+from tests.consumer_events import event_for, generated, sequence_number
+from tests.test_consumer import dynamodb, handler, invoke, scan_all, table  # noqa: F401
+
+MINUTE = 60_000
+
+
+def derived(dynamodb: Any, table: str) -> tuple[dict[str, dict[str, Any]],
+                                                 dict[tuple[str, int], dict[str, Any]]]:
+    """The table's latest items by symbol and candle items by (symbol, minute start)."""
+    latest, candles = {}, {}
+    for item in scan_all(dynamodb, table):
+        key = item[ht.PARTITION_KEY]
+        if key.startswith(ht.LATEST_PREFIX):
+            assert key == ht.latest_partition(item[ht.SORT_KEY])
+            latest[item[ht.SORT_KEY]] = item
+        elif key.endswith(ht.CANDLE_SUFFIX):
+            candles[(item["symbol"], int(item["start"]))] = item
+    return latest, candles
+
+
+def expected_candles(records: list[MiniTicker]) -> dict[tuple[str, int], dict[str, Any]]:
+    """Written independently of the consumer: sort each minute's events by time."""
+    minutes: dict[tuple[str, int], dict[int, Decimal]] = defaultdict(dict)
+    for r in records:
+        minutes[(r.symbol, r.event_time // MINUTE * MINUTE)].setdefault(
+            r.event_time, Decimal(r.close_price))  # a repeated event counts once
+    out = {}
+    for key, by_time in minutes.items():
+        times = sorted(by_time)
+        out[key] = {"open": by_time[times[0]], "high": max(by_time.values()),
+                    "low": min(by_time.values()), "close": by_time[times[-1]],
+                    "first_event_time": times[0], "last_event_time": times[-1],
+                    "events": len(times)}
+    return out
+
+
+def candle_values(candles: dict[tuple[str, int], dict[str, Any]]
+                  ) -> dict[tuple[str, int], dict[str, Any]]:
+    names = ("open", "high", "low", "close", "first_event_time", "last_event_time", "events")
+    return {key: {name: item[name] for name in names} for key, item in candles.items()}
+
+
+def test_latest_items_hold_each_symbols_newest_record(handler: ModuleType, dynamodb: Any,
+                                                      table: str):
+    records = generated(200, symbols=["BTCUSDT", "ETHUSDT", "SOLUSDT"])
+    assert invoke(handler, event_for(records)) == {"batchItemFailures": []}
+    latest, _ = derived(dynamodb, table)
+    newest = {r.symbol: r for r in sorted(records, key=lambda r: r.event_time)}
+    assert set(latest) == set(newest)
+    for symbol, record in newest.items():
+        item = latest[symbol]
+        assert item["event_time"] == record.event_time
+        assert item["close_price"] == Decimal(record.close_price)
+        assert item["open_price"] == Decimal(record.open_price)
+        assert item[ht.TTL_ATTRIBUTE] == record.event_time // 1000 + 86_400
+
+
+def test_the_latest_item_never_moves_back_in_time(handler: ModuleType, dynamodb: Any,
+                                                  table: str):
+    records = generated(100, symbols=["BTCUSDT", "ETHUSDT"])
+    newer, older = records[50:], records[:50]
+    invoke(handler, event_for(newer))
+    before, _ = derived(dynamodb, table)
+    invoke(handler, event_for(older))  # out of order: an older batch after a newer one
+    invoke(handler, event_for(newer))  # and a retry of the newer one
+    after, _ = derived(dynamodb, table)
+    assert after == before
+    assert {s: int(i["event_time"]) for s, i in after.items()} == {
+        s: max(r.event_time for r in newer if r.symbol == s) for s in ("BTCUSDT", "ETHUSDT")}
+
+
+def test_candles_are_exact_at_minute_and_day_boundaries(handler: ModuleType, dynamodb: Any,
+                                                        table: str):
+    day = 1_795_478_400_000  # 2026-11-24T00:00:00Z
+    base = generated(1, symbols=["BTCUSDT"])[0]
+    times_prices = [(day - 1, "100.5"), (day, "99.00000001"), (day + 59_999, "101"),
+                    (day + 60_000, "98.1"), (day + 30_000, "102.25"), (day - 60_000, "97")]
+    records = [base._replace(event_time=t, iso_timestamp=ht.minute_key(t), close_price=p)
+               for t, p in times_prices]
+    assert invoke(handler, event_for(records)) == {"batchItemFailures": []}
+    _, candles = derived(dynamodb, table)
+    assert sorted(candles) == [("BTCUSDT", day - 60_000), ("BTCUSDT", day),
+                               ("BTCUSDT", day + 60_000)]
+    first_of_day = candles[("BTCUSDT", day)]
+    assert first_of_day[ht.SORT_KEY] == "2026-11-24T00:00:00.000Z"
+    # Open and close by event time, not by arrival: day + 30 s came after day + 59.999 s.
+    assert (first_of_day["open"], first_of_day["high"], first_of_day["low"],
+            first_of_day["close"], first_of_day["events"]) == (
+        Decimal("99.00000001"), Decimal("102.25"), Decimal("99.00000001"), Decimal("101"), 3)
+    last_of_previous_day = candles[("BTCUSDT", day - 60_000)]
+    assert last_of_previous_day[ht.SORT_KEY] == "2026-11-23T23:59:00.000Z"
+    assert (last_of_previous_day["open"], last_of_previous_day["close"],
+            last_of_previous_day["last_event_time"]) == (Decimal("97"), Decimal("100.5"), day - 1)
+    assert candle_values(candles) == expected_candles(records)
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_candles_are_the_same_whatever_the_batches(handler: ModuleType, dynamodb: Any,
+                                                   table: str, seed: int):
+    """Split into batches at random, shuffled, some sent twice, with repeated events: the
+    candles are those of the events, each counted once."""
+    records = generated(600, seed=seed, symbols=["BTCUSDT", "ETHUSDT", "XRPUSDT"])
+    rng = random.Random(seed)
+    cuts = sorted(rng.sample(range(1, len(records)), 12))
+    batches = [records[a:b] for a, b in zip([0, *cuts], [*cuts, len(records)])]
+    batches += rng.sample(batches, 4)  # retried batches
+    batches.append(rng.sample(records, 30))  # repeated events in a batch of their own
+    rng.shuffle(batches)
+    for batch in batches:
+        assert invoke(handler, event_for(batch)) == {"batchItemFailures": []}
+    latest, candles = derived(dynamodb, table)
+    assert candle_values(candles) == expected_candles(records)
+    assert {s: int(i["event_time"]) for s, i in latest.items()} == {
+        s: max(r.event_time for r in records if r.symbol == s) for s in latest}
+
+
+class RacingDynamoDB:
+    """The real client, but another writer merges into a candle between this writer's read and
+    its write, the first ``races`` times."""
+
+    def __init__(self, client: Any, table: str, rival: list[MiniTicker], races: int) -> None:
+        self.client, self.table, self.rival, self.races = client, table, rival, races
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.client, name)
+
+    def batch_get_item(self, **kwargs: Any) -> Any:
+        response = self.client.batch_get_item(**kwargs)
+        if self.races > 0:
+            self.races -= 1
+            SummaryWriter(self.client, self.table).write(self.rival, 86_400, lambda: 60.0)
+        return response
+
+
+def test_a_lost_race_reads_and_merges_again(handler: ModuleType, dynamodb: Any, table: str):
+    records = generated(120, symbols=["BTCUSDT"])
+    ours, theirs = records[::2], records[1::2]
+    handler.processor.summaries = SummaryWriter(
+        RacingDynamoDB(dynamodb, table, theirs, races=2), table)
+    assert invoke(handler, event_for(ours)) == {"batchItemFailures": []}
+    _, candles = derived(dynamodb, table)
+    assert candle_values(candles) == expected_candles(records)
+
+
+class RefusingDynamoDB:
+    """The real client, but every conditional PutItem of one kind is throttled for good."""
+
+    def __init__(self, client: Any, refuse_latest: bool, refuse_candles: bool) -> None:
+        self.client = client
+        self.refuse_latest, self.refuse_candles = refuse_latest, refuse_candles
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.client, name)
+
+    def put_item(self, **kwargs: Any) -> Any:
+        key = kwargs["Item"][ht.PARTITION_KEY]["S"]
+        if (self.refuse_latest and key.startswith(ht.LATEST_PREFIX)) or (
+                self.refuse_candles and key.endswith(ht.CANDLE_SUFFIX)):
+            raise ClientError({"Error": {"Code": "ProvisionedThroughputExceededException",
+                                         "Message": "throttled"}}, "PutItem")
+        return self.client.put_item(**kwargs)
+
+
+def test_an_unwritten_latest_item_fails_the_symbols_newest_record(
+        handler: ModuleType, dynamodb: Any, table: str):
+    records = generated(20, symbols=["BTCUSDT", "ETHUSDT"])
+    handler.processor.summaries = SummaryWriter(RefusingDynamoDB(dynamodb, True, False), table)
+    response = invoke(handler, event_for(records))
+    newest = {r.symbol: i for i, r in enumerate(records)}  # generated in time order
+    assert response == {"batchItemFailures": [
+        {"itemIdentifier": sequence_number(i)} for i in sorted(newest.values())]}
+    # The retry (from the first failure on) brings the latest items forward.
+    handler.processor.summaries = SummaryWriter(dynamodb, table)
+    first = min(newest.values())
+    assert invoke(handler, event_for(records[first:])) == {"batchItemFailures": []}
+    latest, _ = derived(dynamodb, table)
+    assert {s: int(i["event_time"]) for s, i in latest.items()} == {
+        r.symbol: r.event_time for r in records}
+
+
+def test_an_unwritten_candle_fails_its_records(handler: ModuleType, dynamodb: Any, table: str):
+    records = generated(30, symbols=["BTCUSDT"])
+    handler.processor.summaries = SummaryWriter(RefusingDynamoDB(dynamodb, False, True), table)
+    response = invoke(handler, event_for(records))
+    assert response == {"batchItemFailures": [
+        {"itemIdentifier": sequence_number(i)} for i in range(len(records))]}
+    handler.processor.summaries = SummaryWriter(dynamodb, table)
+    assert invoke(handler, event_for(records)) == {"batchItemFailures": []}
+    _, candles = derived(dynamodb, table)
+    assert candle_values(candles) == expected_candles(records)
+
+
+def test_candles_of_a_batch():
+    records = generated(130, symbols=["BTCUSDT"])
+    candles = candles_of(records)
+    assert sum(len(c.event_times) for c in candles.values()) == 130
+    for (symbol, start), candle in candles.items():
+        assert symbol == "BTCUSDT" and start % MINUTE == 0
+        assert start <= candle.first_event_time <= candle.last_event_time < start + MINUTE
