@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
+from typing import Any
 
 import boto3
 import pytest
 from moto.server import ThreadedMotoServer
+
+from lambdas.consumer.items import KEY_SCHEMA
 
 FAKE_CREDENTIALS = {
     "AWS_ACCESS_KEY_ID": "testing",
@@ -36,6 +40,20 @@ def aws(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> str:
         monkeypatch.setenv(name, value)
     monkeypatch.setenv("AWS_ENDPOINT_URL", moto_endpoint)
     return moto_endpoint
+
+
+@pytest.fixture
+def dynamodb(aws: str) -> Any:
+    return boto3.client("dynamodb")
+
+
+@pytest.fixture
+def table(dynamodb: Any) -> Iterator[str]:
+    """A hot table of the test's own, with the stack's key schema."""
+    name = f"miniticker-{uuid.uuid4().hex[:8]}"
+    dynamodb.create_table(TableName=name, BillingMode="PAY_PER_REQUEST", **KEY_SCHEMA)
+    yield name
+    dynamodb.delete_table(TableName=name)
 
 
 @pytest.fixture

@@ -6,18 +6,14 @@ from __future__ import annotations
 import importlib
 import json
 import sys
-import uuid
-from collections.abc import Iterator
 from decimal import Decimal
 from types import ModuleType
 from typing import Any
 
-import boto3
 import pytest
 from boto3.dynamodb.types import TypeDeserializer
 from botocore.exceptions import ClientError
 
-from lambdas.consumer.items import KEY_SCHEMA
 from lambdas.consumer.settings import ConsumerConfigError, load
 from lambdas.consumer.writer import TableWriter
 from local.lambda_context import LocalContext
@@ -26,20 +22,6 @@ from miniticker.hot_table import PARTITION_KEY, SORT_KEY, TTL_ATTRIBUTE, is_even
 from tests.consumer_events import event_for, event_of, generated, sequence_number
 
 DAY = 86_400
-
-
-@pytest.fixture
-def dynamodb(aws: str) -> Any:
-    return boto3.client("dynamodb")
-
-
-@pytest.fixture
-def table(dynamodb: Any) -> Iterator[str]:
-    name = f"miniticker-{uuid.uuid4().hex[:8]}"
-    dynamodb.create_table(
-        TableName=name, BillingMode="PAY_PER_REQUEST", **KEY_SCHEMA)
-    yield name
-    dynamodb.delete_table(TableName=name)
 
 
 def load_handler(monkeypatch: pytest.MonkeyPatch, table: str, **env: str) -> ModuleType:
@@ -66,6 +48,7 @@ class CurrentStdout:
 
 @pytest.fixture
 def handler(monkeypatch: pytest.MonkeyPatch, table: str) -> ModuleType:
+    """The consumer's handler module over the test's table (fresh for each test)."""
     return load_handler(monkeypatch, table)
 
 

@@ -16,9 +16,14 @@ from lambdas.consumer.summaries import SummaryWriter, candles_of
 from miniticker import MiniTicker
 from miniticker import hot_table as ht
 from tests.consumer_events import event_for, generated, sequence_number
-from tests.test_consumer import dynamodb, handler, invoke, scan_all, table  # noqa: F401
+from tests.test_consumer import invoke, load_handler, scan_all
 
 MINUTE = 60_000
+
+
+@pytest.fixture
+def consumer(monkeypatch: pytest.MonkeyPatch, table: str) -> ModuleType:
+    return load_handler(monkeypatch, table)
 
 
 def derived(dynamodb: Any, table: str) -> tuple[dict[str, dict[str, Any]],
@@ -57,10 +62,10 @@ def candle_values(candles: dict[tuple[str, int], dict[str, Any]]
     return {key: {name: item[name] for name in names} for key, item in candles.items()}
 
 
-def test_latest_items_hold_each_symbols_newest_record(handler: ModuleType, dynamodb: Any,
+def test_latest_items_hold_each_symbols_newest_record(consumer: ModuleType, dynamodb: Any,
                                                       table: str):
     records = generated(200, symbols=["BTCUSDT", "ETHUSDT", "SOLUSDT"])
-    assert invoke(handler, event_for(records)) == {"batchItemFailures": []}
+    assert invoke(consumer, event_for(records)) == {"batchItemFailures": []}
     latest, _ = derived(dynamodb, table)
     newest = {r.symbol: r for r in sorted(records, key=lambda r: r.event_time)}
     assert set(latest) == set(newest)
@@ -72,21 +77,21 @@ def test_latest_items_hold_each_symbols_newest_record(handler: ModuleType, dynam
         assert item[ht.TTL_ATTRIBUTE] == record.event_time // 1000 + 86_400
 
 
-def test_the_latest_item_never_moves_back_in_time(handler: ModuleType, dynamodb: Any,
+def test_the_latest_item_never_moves_back_in_time(consumer: ModuleType, dynamodb: Any,
                                                   table: str):
     records = generated(100, symbols=["BTCUSDT", "ETHUSDT"])
     newer, older = records[50:], records[:50]
-    invoke(handler, event_for(newer))
+    invoke(consumer, event_for(newer))
     before, _ = derived(dynamodb, table)
-    invoke(handler, event_for(older))  # out of order: an older batch after a newer one
-    invoke(handler, event_for(newer))  # and a retry of the newer one
+    invoke(consumer, event_for(older))  # out of order: an older batch after a newer one
+    invoke(consumer, event_for(newer))  # and a retry of the newer one
     after, _ = derived(dynamodb, table)
     assert after == before
     assert {s: int(i["event_time"]) for s, i in after.items()} == {
         s: max(r.event_time for r in newer if r.symbol == s) for s in ("BTCUSDT", "ETHUSDT")}
 
 
-def test_candles_are_exact_at_minute_and_day_boundaries(handler: ModuleType, dynamodb: Any,
+def test_candles_are_exact_at_minute_and_day_boundaries(consumer: ModuleType, dynamodb: Any,
                                                         table: str):
     day = 1_795_478_400_000  # 2026-11-24T00:00:00Z
     base = generated(1, symbols=["BTCUSDT"])[0]
@@ -94,7 +99,7 @@ def test_candles_are_exact_at_minute_and_day_boundaries(handler: ModuleType, dyn
                     (day + 60_000, "98.1"), (day + 30_000, "102.25"), (day - 60_000, "97")]
     records = [base._replace(event_time=t, iso_timestamp=ht.minute_key(t), close_price=p)
                for t, p in times_prices]
-    assert invoke(handler, event_for(records)) == {"batchItemFailures": []}
+    assert invoke(consumer, event_for(records)) == {"batchItemFailures": []}
     _, candles = derived(dynamodb, table)
     assert sorted(candles) == [("BTCUSDT", day - 60_000), ("BTCUSDT", day),
                                ("BTCUSDT", day + 60_000)]
@@ -112,7 +117,7 @@ def test_candles_are_exact_at_minute_and_day_boundaries(handler: ModuleType, dyn
 
 
 @pytest.mark.parametrize("seed", [1, 2, 3])
-def test_candles_are_the_same_whatever_the_batches(handler: ModuleType, dynamodb: Any,
+def test_candles_are_the_same_whatever_the_batches(consumer: ModuleType, dynamodb: Any,
                                                    table: str, seed: int):
     """Split into batches at random, shuffled, some sent twice, with repeated events: the
     candles are those of the events, each counted once."""
@@ -124,7 +129,7 @@ def test_candles_are_the_same_whatever_the_batches(handler: ModuleType, dynamodb
     batches.append(rng.sample(records, 30))  # repeated events in a batch of their own
     rng.shuffle(batches)
     for batch in batches:
-        assert invoke(handler, event_for(batch)) == {"batchItemFailures": []}
+        assert invoke(consumer, event_for(batch)) == {"batchItemFailures": []}
     latest, candles = derived(dynamodb, table)
     assert candle_values(candles) == expected_candles(records)
     assert {s: int(i["event_time"]) for s, i in latest.items()} == {
@@ -149,12 +154,12 @@ class RacingDynamoDB:
         return response
 
 
-def test_a_lost_race_reads_and_merges_again(handler: ModuleType, dynamodb: Any, table: str):
+def test_a_lost_race_reads_and_merges_again(consumer: ModuleType, dynamodb: Any, table: str):
     records = generated(120, symbols=["BTCUSDT"])
     ours, theirs = records[::2], records[1::2]
-    handler.processor.summaries = SummaryWriter(
+    consumer.processor.summaries = SummaryWriter(
         RacingDynamoDB(dynamodb, table, theirs, races=2), table)
-    assert invoke(handler, event_for(ours)) == {"batchItemFailures": []}
+    assert invoke(consumer, event_for(ours)) == {"batchItemFailures": []}
     _, candles = derived(dynamodb, table)
     assert candle_values(candles) == expected_candles(records)
 
@@ -179,30 +184,30 @@ class RefusingDynamoDB:
 
 
 def test_an_unwritten_latest_item_fails_the_symbols_newest_record(
-        handler: ModuleType, dynamodb: Any, table: str):
+        consumer: ModuleType, dynamodb: Any, table: str):
     records = generated(20, symbols=["BTCUSDT", "ETHUSDT"])
-    handler.processor.summaries = SummaryWriter(RefusingDynamoDB(dynamodb, True, False), table)
-    response = invoke(handler, event_for(records))
+    consumer.processor.summaries = SummaryWriter(RefusingDynamoDB(dynamodb, True, False), table)
+    response = invoke(consumer, event_for(records))
     newest = {r.symbol: i for i, r in enumerate(records)}  # generated in time order
     assert response == {"batchItemFailures": [
         {"itemIdentifier": sequence_number(i)} for i in sorted(newest.values())]}
     # The retry (from the first failure on) brings the latest items forward.
-    handler.processor.summaries = SummaryWriter(dynamodb, table)
+    consumer.processor.summaries = SummaryWriter(dynamodb, table)
     first = min(newest.values())
-    assert invoke(handler, event_for(records[first:])) == {"batchItemFailures": []}
+    assert invoke(consumer, event_for(records[first:])) == {"batchItemFailures": []}
     latest, _ = derived(dynamodb, table)
     assert {s: int(i["event_time"]) for s, i in latest.items()} == {
         r.symbol: r.event_time for r in records}
 
 
-def test_an_unwritten_candle_fails_its_records(handler: ModuleType, dynamodb: Any, table: str):
+def test_an_unwritten_candle_fails_its_records(consumer: ModuleType, dynamodb: Any, table: str):
     records = generated(30, symbols=["BTCUSDT"])
-    handler.processor.summaries = SummaryWriter(RefusingDynamoDB(dynamodb, False, True), table)
-    response = invoke(handler, event_for(records))
+    consumer.processor.summaries = SummaryWriter(RefusingDynamoDB(dynamodb, False, True), table)
+    response = invoke(consumer, event_for(records))
     assert response == {"batchItemFailures": [
         {"itemIdentifier": sequence_number(i)} for i in range(len(records))]}
-    handler.processor.summaries = SummaryWriter(dynamodb, table)
-    assert invoke(handler, event_for(records)) == {"batchItemFailures": []}
+    consumer.processor.summaries = SummaryWriter(dynamodb, table)
+    assert invoke(consumer, event_for(records)) == {"batchItemFailures": []}
     _, candles = derived(dynamodb, table)
     assert candle_values(candles) == expected_candles(records)
 
@@ -212,5 +217,6 @@ def test_candles_of_a_batch():
     candles = candles_of(records)
     assert sum(len(c.event_times) for c in candles.values()) == 130
     for (symbol, start), candle in candles.items():
-        assert symbol == "BTCUSDT" and start % MINUTE == 0
+        assert symbol == "BTCUSDT"
+        assert start % MINUTE == 0
         assert start <= candle.first_event_time <= candle.last_event_time < start + MINUTE
