@@ -7,11 +7,14 @@ key's value:
 - **event items**, one per record: ``stream_type`` = the symbol's stream (``btcusdt@miniTicker``),
   ``iso_timestamp`` = the event's time. Every field of the record, numbers as exact decimals.
 - **latest items**, one per symbol: ``stream_type`` = ``latest#K`` (K = `latest_partition` of
-  the symbol, one of `LATEST_PARTITIONS`), ``iso_timestamp`` = the symbol. The record fields of
-  the symbol's newest event; the consumer replaces it only with a newer event (a condition on
-  ``event_time``), so it never moves back in time. The read API's ``latest`` is one Query per
-  partition, whatever the number of symbols. Spreading symbols over a few partitions keeps each
-  partition's writes below DynamoDB's per-partition limit at the whole market's rate.
+  the symbol, one of `LATEST_PARTITIONS`), ``iso_timestamp`` = the symbol. The newest event's
+  ``event_time`` and, in ``price``, the read API's JSON object for the symbol (`latest_price`:
+  the record's fields and its 24 h change), made once when written instead of at every read: a
+  string keeps the decimals exactly as Binance sent them, and the API answers by joining strings.
+  The consumer replaces the item only with a newer event (a condition on ``event_time``), so it
+  never moves back in time. The read API's ``latest`` is one Query per partition, whatever the
+  number of symbols; spreading symbols over a few partitions keeps each partition's writes below
+  DynamoDB's per-partition limit at the whole market's rate.
 - **candle items**, one per symbol and UTC minute: ``stream_type`` = the stream plus
   `CANDLE_SUFFIX` (``btcusdt@miniTicker#1m``), ``iso_timestamp`` = the minute's start. Open, high,
   low and close of the close price by event time, the first and last event times, the number of
@@ -22,8 +25,12 @@ Every item expires (TTL on ``expires_at``, epoch seconds) `retention` after its 
 ``#`` never appears in a stream name, so the families cannot collide. Standard library only.
 """
 
+import json
 import zlib
+from decimal import Decimal
+from typing import Any
 
+from .record import DECIMAL_SCALE, MiniTicker
 from .streams import stream_name_for
 from .timestamps import iso_from_millis
 
@@ -34,6 +41,8 @@ TTL_ATTRIBUTE = "expires_at"  # epoch seconds, as DynamoDB TTL requires
 #: How many partitions the latest items are spread over (a symbol always lands in the same one).
 LATEST_PARTITIONS = 4
 LATEST_PREFIX = "latest#"
+LATEST_EVENT_TIME = "event_time"  # N: the condition that keeps the item monotone
+LATEST_PRICE = "price"  # S: `latest_price` of the newest record, as JSON
 CANDLE_SUFFIX = "#1m"
 MINUTE_MS = 60_000
 
@@ -56,9 +65,26 @@ def latest_partition(symbol: str) -> str:
     return f"{LATEST_PREFIX}{zlib.crc32(symbol.encode()) % LATEST_PARTITIONS}"
 
 
-def latest_partitions() -> "tuple[str, ...]":
+def latest_partitions() -> tuple[str, ...]:
     """Every latest partition, for a reader of all symbols."""
     return tuple(f"{LATEST_PREFIX}{k}" for k in range(LATEST_PARTITIONS))
+
+
+def latest_price(record: MiniTicker) -> dict[str, Any]:
+    """The read API's object for ``record``: every field of the record, decimals as its exact
+    strings, plus ``change_24h`` (close - open, exact) and ``change_24h_percent`` (over open,
+    rounded half-even to two places; None when open is zero)."""
+    price: dict[str, Any] = record._asdict()
+    opened = Decimal(record.open_price)
+    change = Decimal(record.close_price) - opened
+    price["change_24h"] = f"{change:.{DECIMAL_SCALE}f}"
+    price["change_24h_percent"] = (
+        f"{(change / opened * 100).quantize(Decimal('0.01')):f}" if opened else None)
+    return price
+
+
+def latest_price_json(record: MiniTicker) -> str:
+    return json.dumps(latest_price(record), separators=(",", ":"))
 
 
 def candle_partition(symbol: str) -> str:

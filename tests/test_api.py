@@ -163,19 +163,22 @@ def test_a_number_dynamodb_shortened_is_written_with_the_contracts_scale():
     assert decimal_text("0.00000001") == "0.00000001"
 
 
-def test_a_shortened_latest_item_reads_exact(api: ModuleType, records: list[MiniTicker],
-                                             dynamodb: Any, table: str):
+def test_a_shortened_candle_reads_exact(api: ModuleType, records: list[MiniTicker],
+                                       dynamodb: Any, table: str):
     # What real DynamoDB answers for 67432.10000000: trailing zeros gone.
-    key = {ht.PARTITION_KEY: {"S": ht.latest_partition("BTCUSDT")},
-           ht.SORT_KEY: {"S": "BTCUSDT"}}
+    start = records[-1].event_time // MINUTE * MINUTE
+    key = {ht.PARTITION_KEY: {"S": ht.candle_partition("BTCUSDT")},
+           ht.SORT_KEY: {"S": ht.minute_key(start)}}
     stored = dynamodb.get_item(TableName=table, Key=key)["Item"]
-    dynamodb.update_item(TableName=table, Key=key, UpdateExpression="SET close_price = :c",
+    dynamodb.update_item(TableName=table, Key=key, UpdateExpression="SET #c = :c",
+                         ExpressionAttributeNames={"#c": ht.CANDLE_CLOSE},
                          ExpressionAttributeValues={":c": {"N": "67432.1"}})
     try:
-        prices = {p["symbol"]: p for p in call(api, "/api/latest")[2]["prices"]}
+        candles = call(api, "/api/history?symbol=BTCUSDT&minutes=60")[2]["candles"]
     finally:
         dynamodb.put_item(TableName=table, Item=stored)
-    assert prices["BTCUSDT"]["close_price"] == "67432.10000000"
+    assert candles[-1]["start"] == start
+    assert candles[-1]["close"] == "67432.10000000"
 
 
 @pytest.mark.parametrize(("target", "status", "words"), [

@@ -3,6 +3,7 @@ the same whatever the batches' order, splits, repeats and retries, and never los
 
 from __future__ import annotations
 
+import json
 import random
 from collections import defaultdict
 from decimal import Decimal
@@ -34,7 +35,9 @@ def derived(dynamodb: Any, table: str) -> tuple[dict[str, dict[str, Any]],
         key = item[ht.PARTITION_KEY]
         if key.startswith(ht.LATEST_PREFIX):
             assert key == ht.latest_partition(item[ht.SORT_KEY])
-            latest[item[ht.SORT_KEY]] = item
+            price = json.loads(item[ht.LATEST_PRICE])
+            assert price["event_time"] == item[ht.LATEST_EVENT_TIME]
+            latest[item[ht.SORT_KEY]] = {**price, ht.TTL_ATTRIBUTE: item[ht.TTL_ATTRIBUTE]}
         elif key.endswith(ht.CANDLE_SUFFIX):
             candles[(item["symbol"], int(item["start"]))] = item
     return latest, candles
@@ -72,8 +75,8 @@ def test_latest_items_hold_each_symbols_newest_record(consumer: ModuleType, dyna
     for symbol, record in newest.items():
         item = latest[symbol]
         assert item["event_time"] == record.event_time
-        assert item["close_price"] == Decimal(record.close_price)
-        assert item["open_price"] == Decimal(record.open_price)
+        assert item["close_price"] == record.close_price  # the exact string
+        assert item["open_price"] == record.open_price
         assert item[ht.TTL_ATTRIBUTE] == record.event_time // 1000 + 86_400
 
 

@@ -8,11 +8,12 @@ points a Query of at most `MAX_POINTS` items, candles one item per minute of the
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
 
-from miniticker import DECIMAL_SCALE, FIELDS, FieldKind, iso_from_millis, stream_name_for
+from miniticker import DECIMAL_SCALE, iso_from_millis, stream_name_for
 from miniticker import hot_table as ht
 
 #: Up to this window, history is every event's close; beyond it, 1-minute candles.
@@ -22,8 +23,6 @@ MAX_POINTS = 5_000
 #: The longest window served, whatever the table's retention: bounds a candle answer's size.
 MAX_WINDOW_MINUTES = 7 * 1_440
 
-_PERCENT = Decimal("0.01")
-_HUNDRED = Decimal(100)
 _CANDLE_FIELDS = (ht.CANDLE_START, ht.CANDLE_OPEN, ht.CANDLE_HIGH, ht.CANDLE_LOW,
                   ht.CANDLE_CLOSE, ht.CANDLE_FIRST_EVENT_TIME, ht.CANDLE_LAST_EVENT_TIME,
                   ht.CANDLE_EVENTS)
@@ -42,36 +41,6 @@ def decimal_text(number: str) -> str:
     return f"{Decimal(number):.{DECIMAL_SCALE}f}"
 
 
-_RECORD_FIELDS = tuple((spec.name, spec.kind) for spec in FIELDS)
-
-
-def price_of_latest_item(item: dict[str, dict[str, str]]) -> dict[str, Any]:
-    """A latest item as the record it holds, plus its 24 h change.
-
-    The item's key attributes hold the latest partition and the symbol (miniticker.hot_table),
-    so its stream and timestamp are derived again from the symbol and the event time.
-    """
-    price: dict[str, Any] = {}
-    for name, kind in _RECORD_FIELDS:
-        value = item[name]
-        if kind is FieldKind.TEXT:
-            price[name] = value.get("S")
-        elif kind is FieldKind.EPOCH_MILLIS:
-            price[name] = int(value["N"])
-        else:
-            price[name] = decimal_text(value["N"])
-    symbol = item[ht.SORT_KEY]["S"]
-    price["symbol"] = symbol
-    price["stream_type"] = stream_name_for(symbol)
-    price["iso_timestamp"] = iso_from_millis(price["event_time"])
-    close, opened = Decimal(price["close_price"]), Decimal(price["open_price"])
-    change = close - opened
-    price["change_24h"] = f"{change:.{DECIMAL_SCALE}f}"
-    price["change_24h_percent"] = (
-        f"{(change / opened * _HUNDRED).quantize(_PERCENT):f}" if opened else None)
-    return price
-
-
 class HotTable:
     """The read API's view of the table; ``client`` is a boto3 DynamoDB client."""
 
@@ -80,15 +49,19 @@ class HotTable:
         self.table_name = table_name
         self.requests = 0  # DynamoDB calls made, for the benchmark
 
-    def latest(self) -> list[dict[str, Any]]:
-        """Every symbol's newest record, by symbol."""
-        prices = [price_of_latest_item(item)
-                  for partition in ht.latest_partitions()
-                  for item in self._query({"KeyConditionExpression": "#k = :k",
-                                           "ExpressionAttributeNames": {"#k": ht.PARTITION_KEY},
-                                           "ExpressionAttributeValues": {":k": {"S": partition}}})]
-        prices.sort(key=lambda p: p["symbol"])
-        return prices
+    def latest_json(self) -> str:
+        """Every symbol's price object (JSON, as the consumer made it), by symbol, joined into
+        a JSON array: the items are not parsed, only their strings put together."""
+        partitions = [self._query({
+            "KeyConditionExpression": "#k = :k",
+            "ExpressionAttributeNames": {"#k": ht.PARTITION_KEY, "#s": ht.SORT_KEY,
+                                         "#p": ht.LATEST_PRICE},
+            "ExpressionAttributeValues": {":k": {"S": partition}},
+            "ProjectionExpression": "#s, #p",
+        }) for partition in ht.latest_partitions()]
+        # Each partition comes sorted by symbol (its sort key): merged, they stay sorted.
+        merged = heapq.merge(*partitions, key=lambda item: item[ht.SORT_KEY]["S"])
+        return "[" + ",".join(item[ht.LATEST_PRICE]["S"] for item in merged) + "]"
 
     def newest_event_time(self, symbol: str) -> int | None:
         """The event time of ``symbol``'s latest item, or None when the table has no data."""
@@ -97,8 +70,8 @@ class HotTable:
             TableName=self.table_name,
             Key={ht.PARTITION_KEY: {"S": ht.latest_partition(symbol)},
                  ht.SORT_KEY: {"S": symbol}},
-            ProjectionExpression="event_time").get("Item")
-        return int(item["event_time"]["N"]) if item else None
+            ProjectionExpression=ht.LATEST_EVENT_TIME).get("Item")
+        return int(item[ht.LATEST_EVENT_TIME]["N"]) if item else None
 
     def points(self, symbol: str, start_ms: int) -> tuple[list[dict[str, Any]], bool]:
         """Every event's close from ``start_ms`` on, oldest first, at most `MAX_POINTS` (the

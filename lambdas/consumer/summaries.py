@@ -26,7 +26,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from miniticker import MiniTicker
 from miniticker import hot_table as ht
 
-from .items import Item, item_of
+from .items import Item
 
 logger = logging.getLogger(__name__)
 
@@ -93,10 +93,11 @@ def candles_of(records: Iterable[MiniTicker]) -> dict[CandleKey, Candle]:
 
 
 def latest_item(record: MiniTicker, retention_seconds: int) -> Item:
-    item = item_of(record, retention_seconds)
-    item[ht.PARTITION_KEY] = {"S": ht.latest_partition(record.symbol)}
-    item[ht.SORT_KEY] = {"S": record.symbol}
-    return item
+    return {ht.PARTITION_KEY: {"S": ht.latest_partition(record.symbol)},
+            ht.SORT_KEY: {"S": record.symbol},
+            ht.LATEST_EVENT_TIME: {"N": str(record.event_time)},
+            ht.LATEST_PRICE: {"S": ht.latest_price_json(record)},
+            ht.TTL_ATTRIBUTE: {"N": str(record.event_time // 1000 + retention_seconds)}}
 
 
 def candle_key(symbol: str, start: int) -> dict[str, dict[str, str]]:
@@ -162,8 +163,8 @@ class SummaryWriter:
             self._client.put_item(
                 TableName=self.table_name, Item=item,
                 ConditionExpression="attribute_not_exists(#t) OR #t < :t",
-                ExpressionAttributeNames={"#t": "event_time"},
-                ExpressionAttributeValues={":t": item["event_time"]})
+                ExpressionAttributeNames={"#t": ht.LATEST_EVENT_TIME},
+                ExpressionAttributeValues={":t": item[ht.LATEST_EVENT_TIME]})
         except ClientError as error:
             if _code(error) == CONDITION_FAILED:
                 return ""  # the table holds this event or a newer one already
