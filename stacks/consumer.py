@@ -3,26 +3,19 @@
 from __future__ import annotations
 
 from aws_cdk import Duration, RemovalPolicy
-from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kinesis as kinesis
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_lambda_event_sources as sources
-from aws_cdk import aws_logs as logs
 from aws_cdk import aws_sqs as sqs
-from aws_cdk import aws_ssm as ssm
 from constructs import Construct
 
 from lambdas.consumer import settings as consumer_settings
 
+from .functions import python_function
 from .nag import acknowledge
-from .packaging import REPO, pinned_version, python_packages
+from .packaging import REPO
 
-RUNTIME = lambda_.Runtime.PYTHON_3_14
-ARCHITECTURE = lambda_.Architecture.ARM_64
 CONSUMER_DIR = REPO / "lambdas" / "consumer"
-#: AWS publishes each Powertools layer's ARN under this public SSM parameter; the version is the
-#: one the tests run (lambdas/consumer/requirements.txt), resolved at deploy time.
-POWERTOOLS_PARAMETER = "/aws/service/powertools/python/{arch}/python{python}/{version}"
 
 
 class Consumer(Construct):
@@ -46,36 +39,18 @@ class Consumer(Construct):
         removal_policy: RemovalPolicy,
     ) -> None:
         super().__init__(scope, construct_id)
-        powertools = lambda_.LayerVersion.from_layer_version_arn(
-            self, "Powertools", ssm.StringParameter.value_for_string_parameter(
-                self, POWERTOOLS_PARAMETER.format(
-                    arch="arm64", python=RUNTIME.name.removeprefix("python"),
-                    version=pinned_version(CONSUMER_DIR / "requirements.txt",
-                                           "aws-lambda-powertools"))))
-        self.log_group = logs.LogGroup(self, "Logs", retention=logs.RetentionDays.ONE_MONTH,
-                                       removal_policy=removal_policy)
-        # Its own role: writes to its own log group, instead of the managed basic execution
-        # policy (logs anywhere in the account).
-        self.role = iam.Role(self, "Role", assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
-                             description="crypto-live consumer Lambda")
-        self.log_group.grant_write(self.role)
-        acknowledge(self.role, "IAM5", "X-Ray's PutTraceSegments and PutTelemetryRecords take "
-                    "no resource ARN, and active tracing needs them", "Resource::*")
-        self.function = lambda_.Function(
-            self, "Function",
-            description="crypto-live: Kinesis mini-tickers to the DynamoDB table",
-            runtime=RUNTIME,
-            architecture=ARCHITECTURE,
+        built = python_function(
+            self,
+            package=CONSUMER_DIR,
             handler="consumer.handler.handler",
-            role=self.role,
-            code=python_packages(CONSUMER_DIR),
-            layers=[powertools],
+            description="crypto-live: Kinesis mini-tickers to the DynamoDB table",
+            requirements=CONSUMER_DIR / "requirements.txt",
+            environment=consumer_settings.environment(table_name, retention_days, price_metrics),
             memory_size=512,
             timeout=Duration.seconds(60),
-            tracing=lambda_.Tracing.ACTIVE,
-            log_group=self.log_group,
-            environment=consumer_settings.environment(table_name, retention_days, price_metrics),
+            removal_policy=removal_policy,
         )
+        self.function, self.role, self.log_group = built.function, built.role, built.log_group
         self.failed_batches = sqs.Queue(
             self, "FailedBatches",
             encryption=sqs.QueueEncryption.SQS_MANAGED,

@@ -15,10 +15,12 @@ from .consumer import Consumer
 from .ingest_service import IngestService
 from .monitoring import Monitoring
 from .nag import GRANT_ACTIONS, acknowledge, arn_finding
+from .read_api import ReadApi
 from .settings import Settings
 from .storage import Storage
 from .stream import TickerStream
 from .stream_config import StreamConfig
+from .web import WebSite
 
 #: Where the Glue job writes (it reads raw/); granted and acknowledged from this one list.
 ETL_WRITE_PREFIXES = (layout.CURATED_PREFIX, layout.QUARANTINE_PREFIX, layout.MANIFEST_PREFIX)
@@ -105,7 +107,10 @@ class CryptoLiveStack(Stack):
         # Grants at the wiring site: each role gets the actions it uses on its resources only.
         stream.stream.grant_write(ingest.task_definition.task_role)
         stream_config.secret.grant_read(ingest.task_definition.task_role)
-        storage.table.grant(consumer.function, "dynamodb:BatchWriteItem")
+        # Event items in batches; latest and candle items read in batches, then put one by one
+        # on a condition (lambdas/consumer/writer.py, summaries.py).
+        storage.table.grant(consumer.function, "dynamodb:BatchWriteItem", "dynamodb:PutItem",
+                            "dynamodb:BatchGetItem")
         etl.scripts.grant_read(etl.role)
         storage.bucket.grant_read(etl.role, f"{layout.RAW_PREFIX}*")
         for writes in ETL_WRITE_PREFIXES:
@@ -126,7 +131,7 @@ class CryptoLiveStack(Stack):
                     "Resource::arn:<AWS::Partition>:logs:<AWS::Region>:<AWS::AccountId>:"
                     f"log-group:{GLUE_LOG_GROUPS}*")
 
-        outputs = {
+        outputs: dict[str, tuple[str, str]] = {
             "StreamConfigSecretName": (stream_config.secret.secret_name,
                                        "Secret holding {\"streams\": [...]} for the ingester"),
             "DataBucketName": (storage.bucket.bucket_name,
@@ -151,5 +156,30 @@ class CryptoLiveStack(Stack):
                                 "CloudWatch dashboard of close prices"),
             "AlarmTopicArn": (monitoring.topic.topic_arn, "SNS topic the alarms notify"),
         }
+        if settings.web:
+            outputs.update(self._web(settings, storage, removal))
         for name, (value, description) in outputs.items():
             CfnOutput(self, name, value=value, description=description)
+
+    def _web(self, settings: Settings, storage: Storage,
+             removal: RemovalPolicy) -> dict[str, tuple[str, str]]:
+        """The read API and the page's distribution (``crypto-live:web``); their outputs."""
+        api = ReadApi(
+            self, "Api",
+            table_name=storage.table.table_name,
+            retention_days=settings.retention_days,
+            removal_policy=removal,
+            reserved_concurrency=settings.api_reserved_concurrency,
+        )
+        site = WebSite(self, "Web", api_url=api.url, access_logs=storage.access_logs)
+        # Reads of single items and of one partition: not grant_read_data, which adds Scan,
+        # BatchGetItem, ConditionCheckItem and the table's description.
+        storage.table.grant(api.function, "dynamodb:Query", "dynamodb:GetItem")
+        return {
+            "PageUrl": (site.page_url, "The live price page"),
+            "WebBucketName": (site.bucket.bucket_name, "The built page, served by CloudFront"),
+            "DistributionId": (site.distribution.distribution_id,
+                               "CloudFront distribution of the page and /api/*"),
+            "ApiFunctionName": (api.function.function_name,
+                                "Lambda answering /api/latest and /api/history"),
+        }

@@ -43,6 +43,8 @@ DATABASE_NAME_KEY = "crypto-live:database-name"
 ETL_SCHEDULE_KEY = "crypto-live:etl-schedule"
 ALARM_EMAIL_KEY = "crypto-live:alarm-email"
 NO_DATA_MINUTES_KEY = "crypto-live:no-data-minutes"
+WEB_KEY = "crypto-live:web"
+API_RESERVED_CONCURRENCY_KEY = "crypto-live:api-reserved-concurrency"
 
 DEFAULT_ENV = "dev"
 DEFAULT_STREAMS = tuple(stream_name_for(symbol) for symbol in POPULAR_SYMBOLS)
@@ -86,6 +88,11 @@ class Settings:
     etl_schedule: str = "cron(15 * * * ? *)"
     alarm_email: str | None = None  # subscribed to the alarm topic when set
     no_data_minutes: int = 10  # alarm when no event reached Kinesis for this long
+    #: The price page, its distribution and the read API; false leaves all three out.
+    web: bool = True
+    #: The read API's reserved concurrency: a ceiling on what cache misses can cost, and
+    #: capacity the rest of the account cannot take from it.
+    api_reserved_concurrency: int = 10
 
     @property
     def symbols(self) -> tuple[str, ...]:
@@ -164,6 +171,11 @@ class Settings:
             alarm_email=context.text(ALARM_EMAIL_KEY, "", _EMAIL, "an e-mail address") or None,
             no_data_minutes=context.integer(NO_DATA_MINUTES_KEY, cls.no_data_minutes, 1, 1440,
                                             "1..1440 minutes"),
+            web=context.boolean(WEB_KEY, cls.web),
+            api_reserved_concurrency=context.integer(
+                API_RESERVED_CONCURRENCY_KEY, cls.api_reserved_concurrency, 1, 1000,
+                "at least one, or the API is always throttled; at most Lambda's default "
+                "account quota"),
         )
 
 

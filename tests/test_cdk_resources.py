@@ -173,15 +173,25 @@ def test_the_consumer_ships_its_package_and_the_contract():
     assert not [p for p in shipped if "test" in p]
 
 
-def test_the_consumer_may_only_batch_write_its_table(template: Template):
+def test_the_consumer_may_only_write_and_batch_get_items_of_its_table(template: Template):
     policies = template.find_resources("AWS::IAM::Policy")
     statements = [s for p in policies.values()
                   for s in p["Properties"]["PolicyDocument"]["Statement"]]
     assert not [s for s in statements if s["Action"] == "*" or "*" in s["Action"]]
-    dynamodb = [s for s in statements if "dynamodb" in str(s["Action"])]
+    function = only(template, "AWS::Lambda::Function", Handler="consumer.handler.handler")
+    role = function["Properties"]["Role"]["Fn::GetAtt"][0]
+    dynamodb = [s for p in policies.values() if {"Ref": role} in p["Properties"]["Roles"]
+                for s in p["Properties"]["PolicyDocument"]["Statement"]
+                if "dynamodb" in str(s["Action"])]
     assert len(dynamodb) == 1
-    assert dynamodb[0]["Action"] == "dynamodb:BatchWriteItem"
+    # What lambdas/consumer calls: batch_write_item, batch_get_item, put_item; nothing else
+    # (no Scan, Query, UpdateItem or DeleteItem, no table management).
+    assert sorted(dynamodb[0]["Action"]) == [
+        "dynamodb:BatchGetItem", "dynamodb:BatchWriteItem", "dynamodb:PutItem"]
     assert "Prices" in str(dynamodb[0]["Resource"])
+    # Every other role that touches DynamoDB is the read API's (tests/test_cdk_web.py).
+    readers = [s for s in statements if "dynamodb" in str(s["Action"]) and s not in dynamodb]
+    assert [sorted(s["Action"]) for s in readers] == [["dynamodb:GetItem", "dynamodb:Query"]]
 
 
 @pytest.mark.parametrize(("context", "words"), [
