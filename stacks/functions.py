@@ -1,6 +1,6 @@
 """What every Lambda function of this app shares: the Python runtime and architecture, the
 Powertools layer of the version its tests run, X-Ray tracing, a role of its own and a log group of
-its own (DESIGN §3.2). The consumer and the read API are built by `python_function`."""
+its own. The consumer and the read API are built by `python_function`."""
 
 from __future__ import annotations
 

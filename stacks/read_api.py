@@ -1,5 +1,5 @@
 """The read API over the hot table (docs/api.md): a Lambda function behind a function URL that
-only CloudFront may call (DESIGN §3.2)."""
+only CloudFront may call."""
 
 from __future__ import annotations
 
