@@ -15,6 +15,7 @@ from constructs import Construct
 
 from miniticker import catalog, layout
 
+from .buckets import build_output_bucket
 from .nag import GRANT_ACTIONS, acknowledge, arn_finding, cdk_assets_finding
 from .packaging import REPO, glue_job_files, pinned_version
 
@@ -97,12 +98,8 @@ class CatalogAndEtl(Construct):
             table.node.add_dependency(database)
 
         # The job's files at fixed keys: Glue's pip needs a wheel's own file name.
-        self.scripts = s3.Bucket(
-            self, "Scripts", block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
-            encryption=s3.BucketEncryption.S3_MANAGED, enforce_ssl=True,
-            server_access_logs_bucket=access_logs, server_access_logs_prefix="glue-scripts/",
-            # Only deployable files, rewritten by every deploy: nothing to keep.
-            removal_policy=RemovalPolicy.DESTROY, auto_delete_objects=True)
+        self.scripts = build_output_bucket(self, "Scripts", access_logs=access_logs,
+                                           log_prefix="glue-scripts/")
         deployment = s3deploy.BucketDeployment(
             self, "JobFiles", destination_bucket=self.scripts,
             destination_key_prefix=SCRIPTS_PREFIX,

@@ -9,8 +9,10 @@ from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
-from miniticker.hot_table import PARTITION_KEY, SORT_KEY, TTL_ATTRIBUTE
 from miniticker import layout
+from miniticker.hot_table import PARTITION_KEY, SORT_KEY, TTL_ATTRIBUTE
+
+from .buckets import hardened_bucket
 
 ATHENA_RESULTS_DAYS = 30
 INCOMPLETE_UPLOAD_DAYS = 7
@@ -37,15 +39,14 @@ class Storage(Construct):
     ) -> None:
         super().__init__(scope, construct_id)
         destroy = removal_policy == RemovalPolicy.DESTROY
-        common: dict[str, Any] = {"block_public_access": s3.BlockPublicAccess.BLOCK_ALL,
-                  "encryption": s3.BucketEncryption.S3_MANAGED, "enforce_ssl": True,
-                  "removal_policy": removal_policy, "auto_delete_objects": destroy}
-        self.access_logs = s3.Bucket(
+        common: dict[str, Any] = {"removal_policy": removal_policy,
+                                  "auto_delete_objects": destroy}
+        self.access_logs = hardened_bucket(
             self, "AccessLogs", object_ownership=s3.ObjectOwnership.BUCKET_OWNER_PREFERRED,
             lifecycle_rules=[s3.LifecycleRule(id="expire-logs",
                                               expiration=Duration.days(raw_expiration_days))],
             **common)
-        self.bucket = s3.Bucket(
+        self.bucket = hardened_bucket(
             self, "Data",
             server_access_logs_bucket=self.access_logs,
             server_access_logs_prefix="data/",

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from aws_cdk import Duration, RemovalPolicy, Stack
+from aws_cdk import Duration, Stack
 from aws_cdk import aws_cloudfront as cloudfront
 from aws_cdk import aws_cloudfront_origins as origins
 from aws_cdk import aws_lambda as lambda_
@@ -13,6 +13,7 @@ from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_s3_deployment as s3deploy
 from constructs import Construct
 
+from .buckets import build_output_bucket
 from .nag import GRANT_ACTIONS, acknowledge, arn_finding
 from .packaging import REPO
 
@@ -80,13 +81,8 @@ class WebSite(Construct):
                                "`make web` before synthesizing (make synth and make pytest "
                                "build it first), or leave the web layer out with "
                                "-c crypto-live:web=false")
-        self.bucket = s3.Bucket(
-            self, "Page", block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
-            encryption=s3.BucketEncryption.S3_MANAGED, enforce_ssl=True,
-            server_access_logs_bucket=access_logs, server_access_logs_prefix="web/",
-            # No versioning: every object is build output of the repository, rewritten by each
-            # deploy; the repository is its history, so nothing here needs keeping either.
-            removal_policy=RemovalPolicy.DESTROY, auto_delete_objects=True)
+        self.bucket = build_output_bucket(self, "Page", access_logs=access_logs,
+                                          log_prefix="web/")
 
         headers = cloudfront.ResponseHeadersPolicy(
             self, "SecurityHeaders",

@@ -42,14 +42,19 @@ def data_bucket(template: Template) -> dict[str, Any]:
         "DestinationBucketName": Match.any_value(), "LogFilePrefix": "data/"})
 
 
-def test_the_data_bucket_is_private_encrypted_and_ages_raw_data(template: Template):
-    bucket = data_bucket(template)
-    properties = bucket["Properties"]
+def assert_private_and_encrypted(properties: dict[str, Any]) -> None:
+    """A bucket's properties block all public access and encrypt with S3-managed keys."""
     assert properties["PublicAccessBlockConfiguration"] == {
         "BlockPublicAcls": True, "BlockPublicPolicy": True, "IgnorePublicAcls": True,
         "RestrictPublicBuckets": True}
     assert properties["BucketEncryption"]["ServerSideEncryptionConfiguration"][0][
         "ServerSideEncryptionByDefault"] == {"SSEAlgorithm": "AES256"}
+
+
+def test_the_data_bucket_is_private_encrypted_and_ages_raw_data(template: Template):
+    bucket = data_bucket(template)
+    properties = bucket["Properties"]
+    assert_private_and_encrypted(properties)
     rules = {rule["Id"]: rule for rule in properties["LifecycleConfiguration"]["Rules"]}
     assert rules["raw-ages-then-expires"]["Prefix"] == layout.RAW_PREFIX
     assert rules["raw-ages-then-expires"]["Transitions"] == [

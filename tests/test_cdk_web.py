@@ -23,6 +23,7 @@ from lambdas.consumer.observability import NAMESPACE
 from stacks import read_api, web
 from stacks.packaging import pinned_version
 from stacks.settings import SettingsError
+from tests.test_cdk_resources import assert_private_and_encrypted
 
 CLOUDFRONT = "cloudfront.amazonaws.com"
 WEB_OUTPUTS = ("PageUrl", "WebBucketName", "DistributionId", "ApiFunctionName")
@@ -100,11 +101,7 @@ def api_function(template: Template) -> tuple[str, dict[str, Any]]:
 def test_the_page_bucket_is_private_encrypted_tls_only_and_logged(template: Template):
     bucket_id, bucket = page_bucket(template)
     properties = bucket["Properties"]
-    assert properties["PublicAccessBlockConfiguration"] == {
-        "BlockPublicAcls": True, "BlockPublicPolicy": True, "IgnorePublicAcls": True,
-        "RestrictPublicBuckets": True}
-    assert properties["BucketEncryption"]["ServerSideEncryptionConfiguration"][0][
-        "ServerSideEncryptionByDefault"] == {"SSEAlgorithm": "AES256"}
+    assert_private_and_encrypted(properties)
     assert "WebsiteConfiguration" not in properties  # served by CloudFront, never by S3
     assert "AccessLogs" in json.dumps(properties["LoggingConfiguration"])
     _, policy = only(template, "AWS::S3::BucketPolicy", Bucket={"Ref": bucket_id})
