@@ -1,6 +1,6 @@
 # crypto-live developer entry points. Every target bootstraps what it needs: the venv and the
-# pinned Python packages, the pinned npm packages (the CDK CLI). Stamps make a second run quick
-# and re-install only when a requirements or package file changed.
+# pinned Python packages, the pinned npm packages (the CDK CLI, the page's build tools) and the
+# built price page. Stamps make a second run quick and redo a step only when its inputs changed.
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
@@ -9,6 +9,8 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PY_STAMP := $(VENV)/.installed
 NPM_STAMP := node_modules/.installed
+WEB_STAMP := web/dist/index.html
+WEB_SOURCES := $(shell find web/src -type f)
 PYTEST_ARGS ?=
 
 # The CDK CLI offline and quiet (no version check, telemetry or notices; jsii's Node warning).
@@ -16,7 +18,7 @@ export CDK_DISABLE_VERSION_CHECK := 1
 export CDK_DISABLE_CLI_TELEMETRY := 1
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 
-.PHONY: help setup demo test pytest lint lock bench synth deploy destroy diagram clean
+.PHONY: help setup web demo test pytest lint lock bench synth deploy destroy diagram clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -31,16 +33,24 @@ $(NPM_STAMP): package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	@touch $@
 
+# The price page (web/src -> web/dist): type-checked, then bundled by web/build.mjs, which writes
+# index.html last (its stamp, so web/dist holds only the page's files). $(NPM_STAMP) brings in
+# package*.json, so a new pin rebuilds it too.
+$(WEB_STAMP): $(NPM_STAMP) web/build.mjs web/tsconfig.json $(WEB_SOURCES)
+	npm run --silent build:web
+
 setup: $(PY_STAMP) $(NPM_STAMP)  ## create .venv and node_modules from the pinned files
 
-demo: $(PY_STAMP)  ## the whole pipeline on this machine, offline (ARGS="--duration 60 --out DIR")
+web: $(WEB_STAMP)  ## build the price page into web/dist (TypeScript check, esbuild bundle)
+
+demo: $(PY_STAMP) $(NPM_STAMP) $(WEB_STAMP)  ## the whole pipeline on this machine, offline (ARGS="--duration 60 --out DIR")
 	$(PY) -m local $(ARGS)
 
 lint: $(PY_STAMP)  ## ruff and mypy
 	$(PY) -m ruff check .
 	$(PY) -m mypy
 
-pytest: $(PY_STAMP) $(NPM_STAMP)
+pytest: $(PY_STAMP) $(NPM_STAMP) $(WEB_STAMP)
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 test: lint pytest  ## the whole suite: lint, then every test (what CI runs)
@@ -48,13 +58,13 @@ test: lint pytest  ## the whole suite: lint, then every test (what CI runs)
 bench: $(PY_STAMP)  ## run every benchmark in bench/ and print its figures
 	@set -e; for b in bench/bench_*.py; do echo "== $$b"; $(PY) $$b; done
 
-synth: $(PY_STAMP) $(NPM_STAMP)  ## synthesize the CDK app into cdk.out (ARGS="-c crypto-live:env=prod")
+synth: $(PY_STAMP) $(NPM_STAMP) $(WEB_STAMP)  ## synthesize the CDK app into cdk.out (ARGS="-c crypto-live:env=prod")
 	npx --no-install cdk synth --no-notices -q $(ARGS)
 
-deploy: $(PY_STAMP) $(NPM_STAMP)  ## cdk deploy with your shell's AWS credentials (needs Docker for the image)
+deploy: $(PY_STAMP) $(NPM_STAMP) $(WEB_STAMP)  ## cdk deploy with your shell's AWS credentials (needs Docker for the image)
 	npx --no-install cdk deploy --no-notices $(ARGS)
 
-destroy: $(PY_STAMP) $(NPM_STAMP)  ## cdk destroy (retained data stays unless removal-policy=destroy)
+destroy: $(PY_STAMP) $(NPM_STAMP) $(WEB_STAMP)  ## cdk destroy (retained data stays unless removal-policy=destroy)
 	npx --no-install cdk destroy --no-notices $(ARGS)
 
 diagram:  ## render docs/architecture.dot to docs/architecture.svg (needs Graphviz's dot)
@@ -68,5 +78,5 @@ lock: $(PY_STAMP)  ## re-pin constraints.txt from what requirements*.txt resolve
 	  .lock-venv/bin/pip freeze; } > constraints.txt
 	rm -rf .lock-venv
 
-clean:  ## remove the venv, node_modules and caches
-	rm -rf $(VENV) node_modules .mypy_cache .ruff_cache .pytest_cache cdk.out demo-out
+clean:  ## remove the venv, node_modules, the built page and caches
+	rm -rf $(VENV) node_modules web/dist .mypy_cache .ruff_cache .pytest_cache cdk.out demo-out

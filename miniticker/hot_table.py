@@ -78,8 +78,9 @@ def latest_price(record: MiniTicker) -> dict[str, Any]:
     opened = Decimal(record.open_price)
     change = Decimal(record.close_price) - opened
     price["change_24h"] = f"{change:.{DECIMAL_SCALE}f}"
-    price["change_24h_percent"] = (
-        f"{(change / opened * 100).quantize(Decimal('0.01')):f}" if opened else None)
+    percent = (change / opened * 100).quantize(Decimal("0.01")) if opened else None
+    # A fall too small to show is 0.00, not -0.00.
+    price["change_24h_percent"] = None if percent is None else f"{percent or abs(percent):f}"
     return price
 
 

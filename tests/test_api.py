@@ -161,6 +161,22 @@ def test_a_number_dynamodb_shortened_is_written_with_the_contracts_scale():
     assert decimal_text("0") == "0.00000000"
     assert decimal_text("1E+3") == "1000.00000000"
     assert decimal_text("0.00000001") == "0.00000001"
+    assert decimal_text("1.8E-7") == "0.00000018"  # never an exponent
+
+
+def test_a_tiny_or_zero_change_is_written_plainly():
+    record = generated_record(open_price="0.00001000", close_price="0.00001018")
+    price = ht.latest_price(record)
+    assert (price["change_24h"], price["change_24h_percent"]) == ("0.00000018", "1.80")
+    flat = ht.latest_price(generated_record(open_price="0", close_price="0.00000001"))
+    assert (flat["change_24h"], flat["change_24h_percent"]) == ("0.00000001", None)
+    down = ht.latest_price(generated_record(open_price="2.00000000", close_price="1.99999999"))
+    assert (down["change_24h"], down["change_24h_percent"]) == ("-0.00000001", "0.00")
+
+
+def generated_record(**fields: str) -> MiniTicker:
+    record = MarketDataGenerator(["BTCUSDT"], seed=1).payloads(1)
+    return normalize(next(iter(record)), received_at=0)._replace(**fields)
 
 
 def test_a_shortened_candle_reads_exact(api: ModuleType, records: list[MiniTicker],
