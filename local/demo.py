@@ -4,14 +4,17 @@ Parts: moto's server (S3, Kinesis, DynamoDB, Secrets Manager, Glue catalog) set 
 stack's names for environment ``local``; the local Binance server replaying generated market
 data; the real ingester (``python -m ingest``) as a child process; a Firehose-like drain; an
 event-source-mapping-like poller calling the real consumer handler; at the end, the real Glue
-job over the hours produced. Then a summary (``DIR/summary.json``), the data itself (raw
-objects, Parquet files, DynamoDB items, the events sent) and a price report
-(``DIR/report.html``).
+job over the hours produced. From the start, a web server on loopback serves the built price
+page and the real read API handler (called in process, as the function URL would). Then a
+summary (``DIR/summary.json``), the data itself (raw objects, Parquet files, DynamoDB items, the
+events sent) and the report (``DIR/report.html``: the same page, rendered from the run's data).
+After the run the page stays up until Ctrl+C when started from a terminal (``--linger``).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import gzip
 import importlib
 import json
@@ -21,7 +24,9 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
+from collections import Counter
 from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -32,21 +37,33 @@ import pyarrow.dataset as ds
 from boto3.dynamodb.types import TypeDeserializer
 
 from glue_jobs import raw_to_parquet as job
+from lambdas.api.settings import environment as api_environment
+from lambdas.consumer.observability import NAMESPACE
 from lambdas.consumer.settings import environment as consumer_environment
 from market_sim import POPULAR, MarketDataGenerator
 from market_sim.server import BinanceServer
-from miniticker import InvalidMiniTicker, layout, stream_name_for
+from miniticker import InvalidMiniTicker, hot_table, layout, stream_name_for
 from miniticker.validate import check_symbol
 from stacks.settings import local_settings
 
+from . import output
 from .aws import REGION, LocalAws
 from .event_source import EventSourcePoller
 from .firehose import FirehoseDrain
+from .function_url import FunctionUrl
 from .report import write_report
+from .web_server import DEFAULT_PORT, PORT_OPTION, PortBusy, WebServer
 
 REPO = Path(__file__).resolve().parents[1]
+WEB_ROOT = REPO / "web" / "dist"  # what `make web` builds
 LIVE_URL = "wss://data-stream.binance.vision"
 SETTLE_SECONDS = 2.0
+#: DIR's file of each family of DynamoDB items (miniticker.hot_table).
+ITEM_FILES = {"event": "dynamodb.jsonl", "latest": "dynamodb-latest.jsonl",
+              "candle": "dynamodb-candles.jsonl"}
+#: Powertools in the functions called in process: warnings and errors only (their logs go to
+#: DIR/consumer.log and DIR/api.log), no X-Ray daemon to send traces to.
+FUNCTION_ENVIRONMENT = {"POWERTOOLS_LOG_LEVEL": "WARNING", "POWERTOOLS_TRACE_DISABLED": "true"}
 
 
 class PartFailed(RuntimeError):
@@ -70,9 +87,19 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--out", type=Path, default=Path("demo-out"),
                         help="where the summary, report and data go (emptied first)")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument(PORT_OPTION, dest="web_port", type=int, default=DEFAULT_PORT,
+                        metavar="PORT", help=f"the page's port on 127.0.0.1 (default "
+                        f"{DEFAULT_PORT}; 0: any free port)")
+    parser.add_argument("--linger", type=float, metavar="SECONDS",
+                        help="after the run, serve the page this long (default: until Ctrl+C "
+                             "when started from a terminal, not at all otherwise)")
     args = parser.parse_args(argv)
     if args.duration <= 0 or args.speed <= 0:
         parser.error("--duration and --speed must be positive")
+    if not 0 <= args.web_port <= 65535:
+        parser.error(f"{PORT_OPTION} must be a port number (0 to 65535)")
+    if args.linger is not None and not 0 <= args.linger < math.inf:
+        parser.error("--linger must be a number of seconds, 0 or more")
     args.symbols = [s.strip().upper() for s in args.symbols.split(",") if s.strip()]
     if not args.symbols:
         parser.error("--symbols names no symbol")
@@ -86,12 +113,15 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
+    if not (WEB_ROOT / "index.html").is_file():
+        print(f"make demo: the page is not built ({WEB_ROOT.relative_to(REPO)}/index.html is "
+              f"missing): run `make web`", file=sys.stderr)
+        return 2
     try:
         summary = Demo(args).run()
     except PartFailed as error:
         print(f"\ndemo stopped: {error}", file=sys.stderr)
         return 1
-    print(f"\nsummary: {args.out / 'summary.json'}\nreport:  {args.out / 'report.html'}")
     return 0 if summary["exact"] or args.source == "binance" else 1
 
 
@@ -101,10 +131,13 @@ class Demo:
         self.out: Path = args.out
         self.settings = local_settings(tuple(stream_name_for(s) for s in args.symbols))
         self.interrupted = False
-        # The consumer prints its logs and metrics (EMF) as it would in Lambda; in this process
-        # they go to a file, and the progress goes to the console.
+        self.lingering: threading.Event | None = None  # set once the run is over and serving
+        # The functions print their logs and metrics (EMF) as they would in Lambda; in this
+        # process they go to files (output.ThreadOutput), and the progress to the console.
         self.console = sys.stdout
         self.consumer_log: Any = None
+        self.api_log: Any = None
+        self.endpoints: dict[str, str] = {}
 
     # --- the run ------------------------------------------------------------------------------
 
@@ -112,15 +145,28 @@ class Demo:
         if self.out.exists():
             shutil.rmtree(self.out)  # a second run starts fresh
         self.out.mkdir(parents=True)
-        self.consumer_log = (self.out / "consumer.log").open("w")
-        previous = {s: signal.signal(s, self._interrupt) for s in (signal.SIGINT, signal.SIGTERM)}
-        aws = self._part("AWS (moto server)", lambda: LocalAws.start(self.settings))
-        server: BinanceServer | None = None
-        ingester: subprocess.Popen[bytes] | None = None
-        try:
+        with contextlib.ExitStack() as stack:  # stopped in reverse order, whatever happens
+            self.consumer_log = stack.enter_context((self.out / "consumer.log").open("w"))
+            self.api_log = stack.enter_context((self.out / "api.log").open("w"))
+            previous = {s: signal.signal(s, self._interrupt)
+                        for s in (signal.SIGINT, signal.SIGTERM)}
+            for number, handler in previous.items():
+                stack.callback(signal.signal, number, handler)
+            # Before the functions are imported: their loggers keep the sys.stdout they find.
+            stack.enter_context(output.installed())
+            aws = self._part("AWS (moto server)", lambda: LocalAws.start(self.settings))
+            stack.callback(aws.stop)
             os.environ.update(aws.environment)
+            web = self._start_web()
+            stack.callback(web.stop)
+            print(f"page: {web.url}", file=self.console, flush=True)
+            self._endpoints(aws=aws.endpoint, page=web.url, table=self.settings.table_name)
             server, url = self._binance()
+            if server is not None:
+                stack.callback(server.stop)
+            self._endpoints(binance=url)
             ingester = self._start_ingester(aws, url)
+            stack.callback(_kill_if_running, ingester)
             drain, poller = self._start_runners(aws)
             started = time.monotonic()
             self._progress(started, server, drain, poller, ingester)
@@ -140,19 +186,17 @@ class Demo:
             glue = self._part("Glue job raw_to_parquet", lambda: self._convert(aws))
             summary = self._summary(aws, server, poller=poller, drain=drain, glue=glue,
                                     seconds=time.monotonic() - started)
-            write_report(self.out, summary)
-            return summary
-        finally:
-            if ingester is not None and ingester.poll() is None:
-                ingester.kill()
-            if server is not None:
-                server.stop()
-            aws.stop()
-            for number, handler in previous.items():
-                signal.signal(number, handler)
-            self.consumer_log.close()
+            # While moto is up: the report is the page over what the API answers now.
+            report = self._part("report", lambda: write_report(self.out, web.api, WEB_ROOT))
+            print(f"\nsummary: {self.out / 'summary.json'}\nreport:  {report}",
+                  file=self.console, flush=True)
+            self._linger(web)
+        return summary
 
     def _interrupt(self, number: int, _frame: Any) -> None:
+        if self.lingering is not None:  # the run is over: stop serving
+            self.lingering.set()
+            return
         if self.interrupted:  # a second Ctrl+C: stop at once
             raise KeyboardInterrupt
         self.interrupted = True
@@ -165,6 +209,48 @@ class Demo:
             return start()
         except Exception as error:
             raise PartFailed(f"{name} failed: {type(error).__name__}: {error}") from error
+
+    def _start_web(self) -> WebServer:
+        """The page and the read API handler, in process, as the function URL would call it."""
+        settings = self.settings
+        os.environ.update({**api_environment(settings.table_name, settings.retention_days,
+                                             NAMESPACE), **FUNCTION_ENVIRONMENT})
+        handler = self._part("read API", lambda: importlib.import_module(
+            "lambdas.api.handler").handler)
+        api = FunctionUrl(handler, f"{settings.stack_name}-api", output=self.api_log)
+        try:
+            return WebServer(WEB_ROOT, api, port=self.args.web_port).start()
+        except PortBusy as error:
+            raise PartFailed(str(error)) from None
+        except OSError as error:
+            raise PartFailed(f"web server failed: {error}") from error
+
+    def _endpoints(self, **found: str) -> None:
+        """Where the parts listen, in DIR/endpoints.json as soon as known (tests read the table
+        and open the page during the run); replaced whole, never read half-written."""
+        self.endpoints.update(found)
+        temporary = self.out / "endpoints.json.tmp"
+        temporary.write_text(json.dumps(self.endpoints, indent=2) + "\n")
+        temporary.replace(self.out / "endpoints.json")
+
+    def _linger(self, web: WebServer) -> None:
+        """Serve the page after the run: ``--linger`` seconds, else until Ctrl+C from a
+        terminal; not at all from a script (CI would wait for ever)."""
+        seconds = self.args.linger
+        if seconds is None:
+            seconds = math.inf if sys.stdin is not None and sys.stdin.isatty() else 0.0
+        if seconds <= 0:
+            return
+        self.lingering = threading.Event()
+        until = "until Ctrl+C" if seconds == math.inf else f"for {seconds:g} s (Ctrl+C ends it)"
+        print(f"\nthe run is over; serving the page at {web.url} {until}", file=self.console,
+              flush=True)
+        deadline = time.monotonic() + seconds
+        while not self.lingering.is_set():
+            left = deadline - time.monotonic()
+            if left <= 0:
+                break
+            self.lingering.wait(min(left, 1.0))
 
     def _binance(self) -> tuple[BinanceServer | None, str]:
         if self.args.source == "binance":
@@ -194,8 +280,7 @@ class Demo:
         settings = self.settings
         os.environ.update({**consumer_environment(settings.table_name, settings.retention_days,
                                                   settings.price_metrics),
-                           "POWERTOOLS_LOG_LEVEL": "WARNING",
-                           "POWERTOOLS_TRACE_DISABLED": "true"})
+                           **FUNCTION_ENVIRONMENT})
         handler = importlib.import_module("lambdas.consumer.handler").handler
         kinesis = aws.client("kinesis")
         drain = FirehoseDrain(
@@ -286,7 +371,7 @@ class Demo:
         raw_lines = [line for body in self._export(aws, layout.RAW_PREFIX)
                      for line in gzip.decompress(body).splitlines()]
         parquet_files = len(self._export(aws, layout.CURATED_PREFIX))
-        items = self._export_items(aws)
+        items, latest, candles = self._export_items(aws)
         totals = self._ingest_totals() | self._final_ingest_totals()
         latencies = sorted(poller.latencies_ms)
         raw_keys = _keys_of_lines(raw_lines)
@@ -296,9 +381,20 @@ class Demo:
         retention_ms = self.settings.retention_days * 86_400_000
         now_ms = int(time.time() * 1000)
         within_retention = sorted(k for k in sent_keys if k[1] >= now_ms - retention_ms)
+        # The read API's items: each symbol's latest item is its newest event, and the 1-minute
+        # candles count every event once, in the minute of its exchange time.
+        newest: dict[str, int] = {}
+        for symbol, event_time in within_retention:
+            newest[symbol] = max(event_time, newest.get(symbol, event_time))
+        latest_times = {i[hot_table.SORT_KEY]: int(i[hot_table.LATEST_EVENT_TIME])
+                        for i in latest}
+        sent_minutes = Counter((s, hot_table.minute_start(t)) for s, t in within_retention)
+        candle_counts = Counter({(c[hot_table.CANDLE_SYMBOL], int(c[hot_table.CANDLE_START])):
+                                 int(c[hot_table.CANDLE_EVENTS]) for c in candles})
         exact = (server is not None and sorted(raw_keys) == sent_keys
                  and sorted(parquet_keys) == sent_keys
-                 and sorted(item_keys) == within_retention)
+                 and sorted(item_keys) == within_retention
+                 and latest_times == newest and candle_counts == sent_minutes)
         summary = {
             "duration_seconds": round(seconds, 1),
             "symbols": self.args.symbols,
@@ -309,6 +405,9 @@ class Demo:
             "events_in_raw_s3": len(raw_keys),
             "raw_objects": drain.objects,
             "items_in_dynamodb": len(item_keys),
+            "latest_items": len(latest),
+            "candle_items": len(candles),
+            "events_in_candles": sum(candle_counts.values()),
             "rows_in_parquet": len(parquet_keys),
             "parquet_files": parquet_files,
             "duplicates_removed": glue.get("duplicates", 0),
@@ -319,7 +418,7 @@ class Demo:
             "stopped_early": self.interrupted,
             "exact": exact,
             # Where the parts listened: free again once the run is over.
-            "endpoints": {"aws": aws.endpoint, "binance": server.url if server else LIVE_URL},
+            "endpoints": {name: self.endpoints[name] for name in ("aws", "page", "binance")},
         }
         (self.out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
         print(json.dumps(summary, indent=2), file=self.console)
@@ -355,21 +454,40 @@ class Demo:
             bodies.append(body)
         return bodies
 
-    def _export_items(self, aws: LocalAws) -> list[dict[str, Any]]:
+    def _export_items(self, aws: LocalAws) -> tuple[list[dict[str, Any]], ...]:
+        """The table's event, latest and candle items (miniticker.hot_table), each family in a
+        file of its own; only event items are one per record, so only they are counted."""
         deserialize = TypeDeserializer().deserialize
         dynamodb = aws.client("dynamodb")
-        items: list[dict[str, Any]] = []
+        families: dict[str, list[dict[str, Any]]] = {name: [] for name in ITEM_FILES}
         for page in dynamodb.get_paginator("scan").paginate(TableName=self.settings.table_name):
-            items += [{k: deserialize(v) for k, v in item.items()} for item in page["Items"]]
-        with (self.out / "dynamodb.jsonl").open("w") as out:
-            for item in sorted(items, key=lambda i: (i["stream_type"], i["iso_timestamp"])):
-                out.write(json.dumps(item, default=_decimal_text) + "\n")
-        return items
+            for raw in page["Items"]:
+                item = {k: deserialize(v) for k, v in raw.items()}
+                families[_family(item[hot_table.PARTITION_KEY])].append(item)
+        for name, items in families.items():
+            with (self.out / ITEM_FILES[name]).open("w") as out:
+                for item in sorted(items, key=lambda i: (i[hot_table.PARTITION_KEY],
+                                                         i[hot_table.SORT_KEY])):
+                    out.write(json.dumps(item, default=_decimal_text) + "\n")
+        return families["event"], families["latest"], families["candle"]
 
 
-def _decimal_text(value: Any) -> str:
+def _family(partition: str) -> str:
+    if hot_table.is_event_partition(partition):
+        return "event"
+    return "latest" if partition.startswith(hot_table.LATEST_PREFIX) else "candle"
+
+
+def _kill_if_running(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is None:
+        process.kill()
+
+
+def _decimal_text(value: Any) -> str | list[Any]:
     if isinstance(value, Decimal):
         return str(value)
+    if isinstance(value, (set, frozenset)):  # a DynamoDB set (a candle's event times)
+        return sorted(value)
     raise TypeError(f"{type(value).__name__} is not JSON")
 
 

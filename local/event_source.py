@@ -9,7 +9,6 @@ after which that batch's records are set aside (the on-failure destination) and 
 
 from __future__ import annotations
 
-import contextlib
 import json
 import time
 from collections.abc import Callable
@@ -17,6 +16,7 @@ from typing import Any, TextIO
 
 from .lambda_context import LocalContext
 from .lambda_events import kinesis_event
+from .output import to
 from .shards import StreamRunner
 
 Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
@@ -71,8 +71,7 @@ class EventSourcePoller(StreamRunner):
             event = kinesis_event(batch, stream_arn=self.stream_arn, shard_id=shard,
                                   function_role_arn=f"arn:aws:iam::000000000000:role/"
                                                     f"{self.function_name}")
-            with (contextlib.redirect_stdout(self.output) if self.output
-                  else contextlib.nullcontext()):
+            with to(self.output):
                 response = self.handler(event, LocalContext(self.function_name))
             self.invocations += 1
             written_at = int(time.time() * 1000)

@@ -1,152 +1,155 @@
-"""The price report of a local run: ``DIR/report.html``, one self-contained page.
+"""The local run's report, ``DIR/report.html``: the price page itself, rendered from the run's data.
 
-Per symbol: the close price over time from the Parquet dataset (inline SVG, no script), 1-minute
-OHLC candles where the run spans at least three minutes, and the latest price with its 24 h change
-from the DynamoDB items; then the run's figures.
+One renderer, not two: the report is the built page (``web/dist``: ``index.html``, its script and
+style sheet) with every file it loads inlined, and a ``window.CRYPTO_LIVE_SNAPSHOT`` set before
+its script runs. The snapshot holds the read API's answer to every request the page makes in
+snapshot mode (``web/src/api.ts``: the latest prices, and per symbol the every-event window and
+the detail view's candle windows), asked of the same handler through the same function-URL code
+as the local web server (`FunctionUrl`), while the run's table is still up. The page then draws
+from the snapshot instead of fetching, so the file opens from disk with no server and no network.
 """
 
 from __future__ import annotations
 
-import html
+import base64
 import json
-from collections import defaultdict
-from decimal import Decimal
+import mimetypes
+import re
+import time
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote, urlsplit
 
-import pyarrow as pa
-import pyarrow.dataset as ds
+from .function_url import FunctionUrl
 
-from miniticker import layout
+REPORT_NAME = "report.html"
+#: The page's requests (web/src/requests.json, which web/src/api.ts reads too); the snapshot's
+#: keys must be the paths the page builds from it, character for character.
+REQUESTS = json.loads((Path(__file__).resolve().parents[1] / "web" / "src" /
+                       "requests.json").read_text())
+LATEST_PATH: str = REQUESTS["latest"]
+HISTORY_MINUTES: tuple[int, ...] = (REQUESTS["points_minutes"], *REQUESTS["candle_minutes"])
 
-WIDTH, HEIGHT, PAD = 560, 200, 36
-MIN_CANDLES = 3  # a candle chart is worth drawing from three minutes on
-MINUTE_MS = 60_000
+# A tag that loads a file: <script src>, <link href>, <img src> (attributes in any order).
+_LOADING_TAG = re.compile(
+    r"<(?P<tag>script|link|img)\b(?P<attrs>[^>]*?)\b(?P<attr>src|href)\s*=\s*"
+    r"(?P<quote>[\"'])(?P<url>[^\"']*)(?P=quote)(?P<rest>[^>]*)>(?:\s*</script\s*>)?",
+    re.IGNORECASE)
 
 
-def write_report(directory: Path, summary: dict[str, Any]) -> Path:
-    prices = _closes(directory / layout.CURATED_PREFIX)
-    latest = _latest(directory / "dynamodb.jsonl")
-    sections = []
-    for symbol in sorted(set(prices) | set(latest)):
-        points = prices.get(symbol, [])
-        candles = _candles(points)
-        newest = latest.get(symbol)
-        figures = ""
-        if newest:
-            close, opened = Decimal(newest["close_price"]), Decimal(newest["open_price"])
-            change = (close - opened) / opened * 100 if opened else Decimal(0)
-            figures = (f'<p class="price"><b>{html.escape(str(close))}</b> '
-                       f'<span class="{"up" if change >= 0 else "down"}">'
-                       f'{change:+.2f}% in 24 h</span> '
-                       f'<small>at {html.escape(newest["iso_timestamp"])}</small></p>')
-        charts = [_line_chart(symbol, points)]
-        if len(candles) >= MIN_CANDLES:
-            charts.append(_candle_chart(symbol, candles))
-        sections.append(f'<section class="symbol" data-symbol="{html.escape(symbol)}">'
-                        f'<h2>{html.escape(symbol)}</h2>{figures}{"".join(charts)}</section>')
-    rows = "".join(f"<tr><th>{html.escape(k.replace('_', ' '))}</th>"
-                   f"<td>{html.escape(json.dumps(v) if isinstance(v, (dict, list)) else str(v))}"
-                   f"</td></tr>" for k, v in summary.items())
-    page = f"""<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>crypto-live local run</title>
-<style>
-body {{ font-family: system-ui, sans-serif; margin: 2rem; color: #1f2933; }}
-section.symbol {{ display: inline-block; vertical-align: top; margin: 0 1.5rem 1.5rem 0; }}
-h2 {{ margin: 0.2rem 0; }} .price {{ margin: 0.2rem 0 0.5rem; }}
-.up {{ color: #1b7f3b; }} .down {{ color: #b42318; }}
-svg {{ background: #f8fafc; border: 1px solid #d9e2ec; display: block; margin-bottom: 0.5rem; }}
-table {{ border-collapse: collapse; }} th, td {{ text-align: left; padding: 0.2rem 0.8rem;
-border-bottom: 1px solid #e4e7eb; }}
-</style></head><body>
-<h1>crypto-live: local run</h1>
-<p>Close prices from the curated Parquet dataset; latest price and 24 h change from DynamoDB.</p>
-{"".join(sections) or "<p>No data reached the dataset.</p>"}
-<h2>Run</h2><table>{rows}</table>
-</body></html>
-"""
-    path = directory / "report.html"
+class ReportError(RuntimeError):
+    """The report could not be made; the message says what was wrong."""
+
+
+def history_path(symbol: str, minutes: int) -> str:
+    """web/src/api.ts's ``historyPath``: ``api/history?symbol=BTCUSDT&minutes=15``."""
+    return f"{REQUESTS['history']}?symbol={quote(symbol, safe='')}&minutes={minutes}"
+
+
+def snapshot_paths(symbols: list[str]) -> list[str]:
+    """Every request the page makes in snapshot mode, for these symbols."""
+    return [LATEST_PATH, *(history_path(s, m) for s in symbols for m in HISTORY_MINUTES)]
+
+
+def take_snapshot(api: FunctionUrl, *, now_ms: int | None = None) -> dict[str, Any]:
+    """The API's answers to `snapshot_paths`, as the page would fetch them now.
+
+    A 404 (no data for a symbol's window) is left out, as the page reads a missing answer as
+    404; any other failure is an error: a report must not hide a broken API."""
+    taken_at = int(time.time() * 1000) if now_ms is None else now_ms
+    latest = _get(api, LATEST_PATH)
+    if latest is None:
+        raise ReportError(f"/{LATEST_PATH} answered 404")
+    symbols = [price["symbol"] for price in latest["prices"]]
+    responses: dict[str, Any] = {LATEST_PATH: latest}
+    for path in snapshot_paths(symbols)[1:]:
+        answer = _get(api, path)
+        if answer is not None:
+            responses[path] = answer
+    return {"taken_at": taken_at, "responses": responses}
+
+
+def _get(api: FunctionUrl, path: str) -> Any:
+    response = api.invoke("GET", f"/{path}", [("Accept", "application/json")])
+    if response.status == 404:
+        return None
+    if response.status != 200:
+        raise ReportError(f"/{path} answered {response.status}: "
+                          f"{response.body[:200].decode(errors='replace')}")
+    return json.loads(response.body)
+
+
+def write_report(directory: Path, api: FunctionUrl, web_root: Path) -> Path:
+    """Write ``directory/report.html`` from the built page and the API's answers now."""
+    page = render(web_root, take_snapshot(api))
+    path = directory / REPORT_NAME
     path.write_text(page)
     return path
 
 
-def _closes(curated: Path) -> dict[str, list[tuple[int, float]]]:
-    """(event time in ms, close) per symbol, in time order, from the Parquet files."""
-    if not curated.exists():
-        return {}
-    table = ds.dataset(curated, format="parquet", partitioning="hive").to_table(
-        columns=["symbol", "event_time", "close_price"])
-    series: dict[str, list[tuple[int, float]]] = defaultdict(list)
-    for symbol, millis, close in zip(table["symbol"].cast(pa.string()).to_pylist(),
-                                     table["event_time"].cast(pa.int64()).to_pylist(),
-                                     table["close_price"].to_pylist()):
-        series[symbol].append((millis, float(close)))  # a chart, not a record
-    return {symbol: sorted(points) for symbol, points in series.items()}
+def render(web_root: Path, snapshot: dict[str, Any]) -> str:
+    """The page of ``web_root`` as one file: its files inlined, the snapshot set first."""
+    index = web_root / "index.html"
+    if not index.is_file():
+        raise ReportError(f"{index} is missing: run `make web`")
+    original = index.read_text()
+    # An inline script ignores ``defer``: what ran once the document was parsed runs from the
+    # end of the body instead, in the same order (found before inlining: code may say </body>).
+    body_end = re.search(r"</body\s*>", original, re.IGNORECASE)
+    cut = body_end.start() if body_end else len(original)
+    deferred: list[str] = []
+    parts = [_LOADING_TAG.sub(lambda match: _inline(web_root, match, deferred), part)
+             for part in (original[:cut], original[cut:])]
+    html = parts[0] + "".join(deferred) + parts[1]
+    at_end = len(parts[0])
+    data = json.dumps(snapshot, separators=(",", ":")).replace("<", "\\u003c")
+    setter = f"<script>window.CRYPTO_LIVE_SNAPSHOT={data};</script>"
+    first = re.search(r"<script\b", html, re.IGNORECASE)  # before every script of the page
+    at = first.start() if first else at_end
+    return html[:at] + setter + html[at:]
 
 
-def _latest(items_file: Path) -> dict[str, dict[str, Any]]:
-    latest: dict[str, dict[str, Any]] = {}
-    if items_file.exists():
-        for line in items_file.read_text().splitlines():
-            item = json.loads(line)
-            seen = latest.get(item["symbol"])
-            if seen is None or item["iso_timestamp"] > seen["iso_timestamp"]:
-                latest[item["symbol"]] = item
-    return latest
+def _inline(web_root: Path, match: re.Match[str], deferred: list[str]) -> str:
+    """One loading tag, its file inlined: a script or style element, else a data: URL. A
+    deferred script goes to ``deferred`` and leaves nothing in its place."""
+    url = match["url"]
+    parts = urlsplit(url)
+    if parts.scheme == "data" or (match["tag"].lower() == "link" and not _loads(match)):
+        return match[0]  # already inline, or a link that loads nothing (rel=canonical...)
+    if parts.scheme or parts.netloc:
+        raise ReportError(f"the page loads {url} from elsewhere: it must ship every file")
+    file = (web_root / parts.path.lstrip("/")).resolve()
+    if not file.is_relative_to(web_root.resolve()) or not file.is_file():
+        raise ReportError(f"the page loads {url}, which is not a file of {web_root}")
+    tag = match["tag"].lower()
+    if tag == "script":
+        attributes = match["attrs"] + match["rest"]
+        later = re.search(r"\b(defer|async)\b|type\s*=\s*[\"']?module", attributes,
+                          re.IGNORECASE)
+        attributes = _without(attributes, ("src", "defer", "async"))
+        code = re.sub(r"</(script)", r"<\\/\1", file.read_text(), flags=re.IGNORECASE)
+        element = f"<script{attributes}>{code}</script>"
+        if later:
+            deferred.append(element)
+            return ""
+        return element
+    if tag == "link" and "stylesheet" in match[0].lower():
+        style = re.sub(r"</(style)", r"<\\/\1", file.read_text(), flags=re.IGNORECASE)
+        return f"<style>{style}</style>"
+    media = mimetypes.guess_type(file.name)[0] or "application/octet-stream"
+    encoded = base64.b64encode(file.read_bytes()).decode("ascii")
+    return match[0].replace(url, f"data:{media};base64,{encoded}")
 
 
-def _candles(points: list[tuple[int, float]]) -> list[tuple[int, float, float, float, float]]:
-    """1-minute (start, open, high, low, close) from time-ordered points."""
-    minutes: dict[int, list[float]] = defaultdict(list)
-    for millis, close in points:
-        minutes[millis - millis % MINUTE_MS].append(close)
-    return [(start, v[0], max(v), min(v), v[-1]) for start, v in sorted(minutes.items())]
+def _loads(match: re.Match[str]) -> bool:
+    rel = re.search(r"\brel\s*=\s*[\"']([^\"']*)[\"']", match[0], re.IGNORECASE)
+    kinds = set(rel[1].lower().split()) if rel else set()
+    return bool(kinds & {"stylesheet", "icon", "shortcut", "apple-touch-icon", "preload",
+                         "modulepreload", "manifest"})
 
 
-def _position(value: float, lo: float, hi: float, start: float, end: float) -> float:
-    """``value`` of ``lo..hi`` placed linearly from ``start`` to ``end`` pixels (for y, start
-    is the bottom: SVG's y grows downwards)."""
-    return start + (value - lo) / ((hi - lo) or 1.0) * (end - start)
-
-
-def _frame(title: str, body: str, low: float, high: float, kind: str) -> str:
-    return (f'<svg class="chart {kind}" width="{WIDTH}" height="{HEIGHT}" '
-            f'viewBox="0 0 {WIDTH} {HEIGHT}" role="img" aria-label="{html.escape(title)}">'
-            f'<text x="{PAD}" y="16" font-size="12">{html.escape(title)}</text>'
-            f'<text x="4" y="{PAD}" font-size="10">{high:g}</text>'
-            f'<text x="4" y="{HEIGHT - PAD + 12}" font-size="10">{low:g}</text>'
-            f"{body}</svg>")
-
-
-def _line_chart(symbol: str, points: list[tuple[int, float]]) -> str:
-    if len(points) < 2:
-        return _frame(f"{symbol} close: not enough data", "", 0, 0, "line")
-    first, last = points[0][0], points[-1][0]
-    closes = [c for _, c in points]
-    low, high = min(closes), max(closes)
-    path = " ".join(f"{_position(t, first, last, PAD, WIDTH - PAD):.1f},"
-                    f"{_position(c, low, high, HEIGHT - PAD, PAD):.1f}" for t, c in points)
-    return _frame(f"{symbol} close ({len(points)} events)",
-                  f'<polyline fill="none" stroke="#2563eb" stroke-width="1.5" '
-                  f'points="{path}"/>', low, high, "line")
-
-
-def _candle_chart(symbol: str, candles: list[tuple[int, float, float, float, float]]) -> str:
-    lows, highs = [c[3] for c in candles], [c[2] for c in candles]
-    low, high = min(lows), max(highs)
-    step = (WIDTH - 2 * PAD) / len(candles)
-
-    def y(value: float) -> float:
-        return _position(value, low, high, HEIGHT - PAD, PAD)
-
-    shapes = []
-    for index, (_, opened, top, bottom, close) in enumerate(candles):
-        x = PAD + index * step + step / 2
-        color = "#1b7f3b" if close >= opened else "#b42318"
-        shapes.append(f'<line x1="{x:.1f}" x2="{x:.1f}" y1="{y(top):.1f}" y2="{y(bottom):.1f}" '
-                      f'stroke="{color}"/>'
-                      f'<rect class="candle" x="{x - step * 0.3:.1f}" '
-                      f'y="{min(y(opened), y(close)):.1f}" width="{step * 0.6:.1f}" '
-                      f'height="{max(1.0, abs(y(opened) - y(close))):.1f}" fill="{color}"/>')
-    return _frame(f"{symbol} 1-minute OHLC ({len(candles)} minutes)", "".join(shapes), low, high,
-                  "ohlc")
+def _without(attributes: str, names: tuple[str, ...]) -> str:
+    for name in names:
+        attributes = re.sub(rf"\s+{name}(\s*=\s*([\"'])[^\"']*\2)?(?=\s|/|$)", "", attributes,
+                            flags=re.IGNORECASE)
+    return attributes.rstrip("/ ")

@@ -174,7 +174,7 @@ def test_a_tiny_or_zero_change_is_written_plainly():
     assert (down["change_24h"], down["change_24h_percent"]) == ("-0.00000001", "0.00")
 
 
-def generated_record(**fields: str) -> MiniTicker:
+def generated_record(**fields: Any) -> MiniTicker:
     record = MarketDataGenerator(["BTCUSDT"], seed=1).payloads(1)
     return normalize(next(iter(record)), received_at=0)._replace(**fields)
 

@@ -2,6 +2,9 @@
 // server (fetch) and a snapshot embedded in the page (window.CRYPTO_LIVE_SNAPSHOT, the local
 // run's report). Every decimal stays the API's string; nothing here parses a price.
 
+// The paths and windows, shared with the local run's report (local/report.py).
+import requests from "./requests.json";
+
 /** One symbol's newest record in `GET /api/latest`. */
 export interface LatestPrice {
   symbol: string;
@@ -55,10 +58,10 @@ export interface CandlesResponse {
 }
 
 /** The window of every-event points: the sparklines and the detail view's fallback line. */
-export const POINTS_MINUTES = 15;
+export const POINTS_MINUTES: number = requests.points_minutes;
 /** The detail view's candle windows (1 h, 6 h, 24 h). */
-export const CANDLE_RANGES = [60, 360, 1440] as const;
-export type CandleRange = (typeof CANDLE_RANGES)[number];
+export type CandleRange = 60 | 360 | 1440;
+export const CANDLE_RANGES = requests.candle_minutes as readonly CandleRange[];
 
 /**
  * The request paths the page builds, relative to the site root (fetched as `/` + path). They are
@@ -67,10 +70,10 @@ export type CandleRange = (typeof CANDLE_RANGES)[number];
  *   api/history?symbol=BTCUSDT&minutes=15      (every symbol: its sparkline, and the fallback line)
  *   api/history?symbol=BTCUSDT&minutes=60      (and 360, 1440: the detail view's candles)
  */
-export const LATEST_PATH = "api/latest";
+export const LATEST_PATH: string = requests.latest;
 
 export function historyPath(symbol: string, minutes: number): string {
-  return `api/history?symbol=${encodeURIComponent(symbol)}&minutes=${minutes}`;
+  return `${requests.history}?symbol=${encodeURIComponent(symbol)}&minutes=${minutes}`;
 }
 
 /** What a snapshot holds: the answers to the paths above, taken at `taken_at` (epoch ms). */

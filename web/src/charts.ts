@@ -99,8 +99,8 @@ function baseOptions(theme: Theme): DeepPartial<ChartOptions> {
       background: { type: ColorType.Solid, color: "transparent" },
       textColor: theme.text,
       fontFamily: theme.font,
-      // The licence asks for a link to TradingView: the logo on every chart (the default),
-      // and the footer's notice and link.
+      // The licence asks for a link to TradingView: the logo on the detail chart (the default)
+      // and the footer's notice and link on every view.
       attributionLogo: true,
     },
     localization: {
@@ -112,8 +112,12 @@ function baseOptions(theme: Theme): DeepPartial<ChartOptions> {
 
 /** A card's sparkline: no axes, no crosshair, no scrolling; the card itself is the link. */
 export function createSparkline(container: HTMLElement, theme: Theme): IChartApi {
+  const base = baseOptions(theme);
   return createChart(container, {
-    ...baseOptions(theme),
+    ...base,
+    // A logo over every card's small chart would hide part of the line; the page's footer
+    // carries the attribution for the sparklines.
+    layout: { ...base.layout, attributionLogo: false },
     grid: { vertLines: { visible: false }, horzLines: { visible: false } },
     rightPriceScale: { visible: false },
     leftPriceScale: { visible: false },

@@ -193,13 +193,6 @@ export class SymbolCard {
         crosshairMarkerVisible: false,
       });
       this.recolour();
-      // The logo stays visible and clickable, but out of the tab order: one stop per card (the
-      // footer's TradingView link is there for the keyboard).
-      window.requestAnimationFrame(() => {
-        for (const link of this.sparkBox.querySelectorAll("a")) {
-          link.tabIndex = -1;
-        }
-      });
       if (this.latest !== null) {
         this.appendPoint({ event_time: this.latest.event_time, close_price: this.latest.close_price });
       }
