@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 from aws_cdk import Aws, CfnOutput, Duration, RemovalPolicy, Size, Stack
 from aws_cdk import aws_iam as iam
@@ -87,6 +87,7 @@ class CryptoLiveStack(Stack):
             removal_policy=removal,
         )
 
+        web = self._web(settings, storage, removal) if settings.web else None
         monitoring = Monitoring(
             self, "Monitoring",
             name_prefix=prefix,
@@ -102,6 +103,7 @@ class CryptoLiveStack(Stack):
             no_data_minutes=settings.no_data_minutes,
             firehose_buffer_seconds=settings.firehose_buffer_seconds,
             alarm_email=settings.alarm_email,
+            read_api=web.api.function if web else None,
         )
 
         # Grants at the wiring site: each role gets the actions it uses on its resources only.
@@ -156,14 +158,13 @@ class CryptoLiveStack(Stack):
                                 "CloudWatch dashboard of close prices"),
             "AlarmTopicArn": (monitoring.topic.topic_arn, "SNS topic the alarms notify"),
         }
-        if settings.web:
-            outputs.update(self._web(settings, storage, removal))
+        if web:
+            outputs.update(web.outputs)
         for name, (value, description) in outputs.items():
             CfnOutput(self, name, value=value, description=description)
 
-    def _web(self, settings: Settings, storage: Storage,
-             removal: RemovalPolicy) -> dict[str, tuple[str, str]]:
-        """The read API and the page's distribution (``crypto-live:web``); their outputs."""
+    def _web(self, settings: Settings, storage: Storage, removal: RemovalPolicy) -> WebLayer:
+        """The read API and the page's distribution (``crypto-live:web``), with their outputs."""
         api = ReadApi(
             self, "Api",
             table_name=storage.table.table_name,
@@ -175,11 +176,17 @@ class CryptoLiveStack(Stack):
         # Reads of single items and of one partition: not grant_read_data, which adds Scan,
         # BatchGetItem, ConditionCheckItem and the table's description.
         storage.table.grant(api.function, "dynamodb:Query", "dynamodb:GetItem")
-        return {
+        return WebLayer(api, site, {
             "PageUrl": (site.page_url, "The live price page"),
             "WebBucketName": (site.bucket.bucket_name, "The built page, served by CloudFront"),
             "DistributionId": (site.distribution.distribution_id,
                                "CloudFront distribution of the page and /api/*"),
             "ApiFunctionName": (api.function.function_name,
                                 "Lambda answering /api/latest and /api/history"),
-        }
+        })
+
+
+class WebLayer(NamedTuple):
+    api: ReadApi
+    site: WebSite
+    outputs: dict[str, tuple[str, str]]

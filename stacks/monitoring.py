@@ -25,6 +25,8 @@ from constructs import Construct
 from ingest.observability import NAMESPACE as INGEST_NAMESPACE
 from ingest.observability import SERVICE as INGEST_SERVICE
 from ingest.observability import MetricName as IngestMetric
+from lambdas.api.observability import SERVICE as API_SERVICE
+from lambdas.api.observability import MetricName as ApiMetric
 from lambdas.consumer.observability import NAMESPACE as CONSUMER_NAMESPACE
 from lambdas.consumer.observability import SERVICE as CONSUMER_SERVICE
 from lambdas.consumer.observability import MetricName as ConsumerMetric
@@ -32,6 +34,9 @@ from miniticker import ALL_MARKET_STREAM
 
 MINUTE = Duration.minutes(1)
 ITERATOR_AGE_ALARM_MS = 60_000  # the consumer a minute behind the stream
+#: Failed read API requests in five minutes before the alarm: a few retried 503s are not worth
+#: a page, a steady failure is.
+API_FAILURES_ALARM = 10
 WIDTH = 12  # half of a dashboard row
 
 
@@ -56,6 +61,7 @@ class Monitoring(Construct):
         no_data_minutes: int,
         firehose_buffer_seconds: int,
         alarm_email: str | None,
+        read_api: lambda_.IFunction | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         # Alarms and EventBridge publish to an encrypted topic only with a key that lets them.
@@ -116,6 +122,9 @@ class Monitoring(Construct):
                 0, periods=1, description="A raw_to_parquet run failed or timed out"),
         ]
 
+        if read_api is not None:
+            self.alarms.append(self._api_alarm(read_api))
+
         self.operations = cw.Dashboard(self, "Operations",
                                        dashboard_name=f"{name_prefix}-operations")
         self.operations.add_widgets(cw.AlarmStatusWidget(
@@ -157,6 +166,17 @@ class Monitoring(Construct):
                    period=Duration.hours(1)),
             _graph("Failed batches waiting (DLQ)", [dlq_depth]))
 
+        if read_api is not None:
+            self.operations.add_widgets(
+                _graph("Read API: requests and errors",
+                       [_api_metric(name) for name in (
+                           ApiMetric.LATEST_REQUESTS, ApiMetric.HISTORY_REQUESTS,
+                           ApiMetric.CLIENT_ERRORS, ApiMetric.SERVER_ERRORS)]),
+                _graph("Read API Lambda", [read_api.metric_invocations(period=MINUTE),
+                                           read_api.metric_errors(period=MINUTE),
+                                           read_api.metric_throttles(period=MINUTE)],
+                       right=[read_api.metric_duration(period=MINUTE, statistic="p99")]))
+
         self.prices = cw.Dashboard(self, "Prices", dashboard_name=f"{name_prefix}-prices")
         price_widgets: list[cw.IWidget] = [
             _graph(f"{symbol} close", [_consumer_metric(
@@ -170,6 +190,20 @@ class Monitoring(Construct):
                 label="", period=MINUTE)], width=24))
         for start in range(0, len(price_widgets), 3):
             self.prices.add_widgets(*price_widgets[start:start + 3])
+
+    def _api_alarm(self, read_api: lambda_.IFunction) -> cw.Alarm:
+        """Viewers get errors: the function failed, was throttled (its reserved concurrency
+        used up), or answered 5xx (DynamoDB unavailable, a bug)."""
+        period = Duration.minutes(5)
+        failing = cw.MathExpression(
+            expression="errors + throttles + answered", period=period, label="failed requests",
+            using_metrics={"errors": read_api.metric_errors(period=period),
+                           "throttles": read_api.metric_throttles(period=period),
+                           "answered": _api_metric(ApiMetric.SERVER_ERRORS).with_(
+                               period=period)})
+        return self._alarm("ApiFailing", failing, API_FAILURES_ALARM, periods=1,
+                           description="The read API failed viewers' requests (errors, "
+                                       "throttles or 5xx answers) in the last 5 minutes")
 
     def _alarm(self, name: str, metric: cw.IMetric, threshold: float, *, periods: int,
                description: str,
@@ -199,6 +233,11 @@ class Monitoring(Construct):
 def _ingest_metric(name: str, *, statistic: str = "Sum") -> cw.Metric:
     return cw.Metric(namespace=INGEST_NAMESPACE, metric_name=name, statistic=statistic,
                      dimensions_map={"service": INGEST_SERVICE}, period=MINUTE)
+
+
+def _api_metric(name: str) -> cw.Metric:
+    return cw.Metric(namespace=CONSUMER_NAMESPACE, metric_name=name, statistic="Sum",
+                     dimensions_map={"service": API_SERVICE}, period=MINUTE)
 
 
 def _consumer_metric(name: str, *, statistic: str = "Sum", symbol: str | None = None

@@ -13,6 +13,8 @@ import pytest
 from aws_cdk.assertions import Match, Template
 
 from app import build
+from lambdas.api.observability import MetricName as ApiMetric
+from stacks import monitoring
 from miniticker import FIELDS, POPULAR_SYMBOLS, layout
 from stacks.settings import SettingsError
 
@@ -414,7 +416,10 @@ def test_alarms_cover_the_pipeline_and_notify_the_topic(template: Template):
     expressions = [p for k, p in by_metric.items() if k.startswith("[")]
     assert any("WriteThrottleEvents" in json.dumps(p) for p in expressions)
     assert any("TriggeredRules" in json.dumps(p) for p in expressions)  # Glue runs failing
-    assert len(alarms) == 8
+    (api,) = [p for p in expressions if ApiMetric.SERVER_ERRORS in json.dumps(p)]
+    assert "Throttles" in json.dumps(api) and "ApiFunction" in json.dumps(api)
+    assert api["Threshold"] == monitoring.API_FAILURES_ALARM
+    assert len(alarms) == 9  # eight for the pipeline, one for the read API (web layer on)
     topic = only(template, "AWS::SNS::Topic")["Properties"]
     assert "KmsMasterKeyId" in topic
     key = only(template, "AWS::KMS::Key")["Properties"]

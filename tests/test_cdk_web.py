@@ -19,6 +19,7 @@ from aws_cdk.assertions import Match, Template
 
 from app import build
 from lambdas.api import settings as api_settings
+from lambdas.api.observability import SERVICE as API_SERVICE
 from lambdas.consumer.observability import NAMESPACE
 from stacks import read_api, web
 from stacks.packaging import pinned_version
@@ -217,7 +218,7 @@ def test_the_api_function_is_the_api_package_with_reserved_concurrency(
     variables = properties["Environment"]["Variables"]
     assert "Prices" in json.dumps(variables[api_settings.TABLE_NAME])  # the table's name
     assert {k: v for k, v in variables.items() if k != api_settings.TABLE_NAME} == {
-        api_settings.RETENTION_DAYS: "1", "POWERTOOLS_SERVICE_NAME": api_settings.SERVICE,
+        api_settings.RETENTION_DAYS: "1", "POWERTOOLS_SERVICE_NAME": API_SERVICE,
         "POWERTOOLS_METRICS_NAMESPACE": NAMESPACE}
     (layer,) = properties["Layers"]
     parameters = template.to_json()["Parameters"]
@@ -329,6 +330,7 @@ def test_the_context_leaves_the_web_layer_out_or_sizes_the_api():
     assert not without.find_resources("AWS::S3::Bucket", {"Properties": Match.object_like({
         "LoggingConfiguration": Match.object_like({"LogFilePrefix": "web/"})})})
     assert not set(WEB_OUTPUTS) & set(without.to_json()["Outputs"])
+    assert len(without.find_resources("AWS::CloudWatch::Alarm")) == 8  # no read API alarm
     # The rest of the pipeline is still there.
     assert without.find_resources("AWS::Lambda::Function", {
         "Properties": Match.object_like({"Handler": "consumer.handler.handler"})})

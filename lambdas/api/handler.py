@@ -27,8 +27,9 @@ from botocore.exceptions import BotoCoreError, ClientError
 from miniticker import InvalidMiniTicker
 from miniticker.validate import check_symbol
 
+from .observability import SERVICE, MetricName
 from .reads import MAX_WINDOW_MINUTES, POINTS_MAX_MINUTES, HotTable
-from .settings import SERVICE, load
+from .settings import load
 
 LATEST_PATH = "/api/latest"
 HISTORY_PATH = "/api/history"
@@ -77,7 +78,7 @@ def json_response(status: int, body: dict[str, Any], cache: str,
 @app.route(LATEST_PATH, method=["GET", "HEAD"])
 def latest() -> Response[str]:
     parameters(set())
-    metrics.add_metric(name="LatestRequests", unit=MetricUnit.Count, value=1)
+    metrics.add_metric(name=MetricName.LATEST_REQUESTS, unit=MetricUnit.Count, value=1)
     # The prices arrive as JSON already (the consumer made each one): joined, not re-encoded.
     body = f'{{"server_time":{now_ms()},"prices":{table.latest_json()}}}'
     return Response(status_code=200, content_type=content_types.APPLICATION_JSON, body=body,
@@ -88,7 +89,7 @@ def latest() -> Response[str]:
 def history() -> Response[str]:
     query = parameters({"symbol", "minutes"})
     symbol, minutes = checked_symbol(query.get("symbol")), checked_minutes(query.get("minutes"))
-    metrics.add_metric(name="HistoryRequests", unit=MetricUnit.Count, value=1)
+    metrics.add_metric(name=MetricName.HISTORY_REQUESTS, unit=MetricUnit.Count, value=1)
     if table.newest_event_time(symbol) is None:
         raise ApiError(HTTPStatus.NOT_FOUND, f"no data for symbol {symbol}", CACHE_NOT_FOUND)
     start = now_ms() - minutes * 60_000
@@ -116,7 +117,8 @@ def not_found(_error: Exception) -> Response[str]:
 
 
 def error_response(error: ApiError) -> Response[str]:
-    metrics.add_metric(name="ClientErrors" if error.status < 500 else "ServerErrors",
+    metrics.add_metric(name=MetricName.CLIENT_ERRORS if error.status < 500
+                       else MetricName.SERVER_ERRORS,
                        unit=MetricUnit.Count, value=1)
     return json_response(error.status, {"error": str(error)}, error.cache, error.headers)
 

@@ -6,7 +6,8 @@ import os
 from collections.abc import Mapping
 from typing import NamedTuple
 
-SERVICE = "api"
+from .observability import SERVICE
+
 #: The variables the function reads (the CDK app and the local mode set them by these names).
 TABLE_NAME = "TABLE_NAME"
 RETENTION_DAYS = "RETENTION_DAYS"
