@@ -14,8 +14,8 @@ from aws_cdk.assertions import Match, Template
 
 from app import build
 from lambdas.api.observability import MetricName as ApiMetric
-from stacks import monitoring
 from miniticker import FIELDS, POPULAR_SYMBOLS, layout
+from stacks import monitoring
 from stacks.settings import SettingsError
 
 REPO = Path(__file__).resolve().parents[1]
@@ -417,7 +417,8 @@ def test_alarms_cover_the_pipeline_and_notify_the_topic(template: Template):
     assert any("WriteThrottleEvents" in json.dumps(p) for p in expressions)
     assert any("TriggeredRules" in json.dumps(p) for p in expressions)  # Glue runs failing
     (api,) = [p for p in expressions if ApiMetric.SERVER_ERRORS in json.dumps(p)]
-    assert "Throttles" in json.dumps(api) and "ApiFunction" in json.dumps(api)
+    assert "Throttles" in json.dumps(api)
+    assert "ApiFunction" in json.dumps(api)
     assert api["Threshold"] == monitoring.API_FAILURES_ALARM
     assert len(alarms) == 9  # eight for the pipeline, one for the read API (web layer on)
     topic = only(template, "AWS::SNS::Topic")["Properties"]
