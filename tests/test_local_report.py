@@ -9,18 +9,14 @@ import json
 import re
 import sys
 import time
-import uuid
-from collections.abc import Iterator
 from decimal import Decimal
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
 
 from lambdas.api.settings import environment as api_environment
-from lambdas.consumer.items import KEY_SCHEMA
 from lambdas.consumer.observability import NAMESPACE
 from lambdas.consumer.settings import environment as consumer_environment
 from local.function_url import FunctionUrl
@@ -41,15 +37,6 @@ from tests.test_local_web_server import recent
 
 REPO = Path(__file__).resolve().parents[1]
 SYMBOLS = ["BTCUSDT", "ETHUSDT", "SOLUSDT"]
-
-
-@pytest.fixture
-def table(aws: str) -> Iterator[str]:
-    dynamodb = boto3.client("dynamodb")
-    name = f"miniticker-{uuid.uuid4().hex[:8]}"
-    dynamodb.create_table(TableName=name, BillingMode="PAY_PER_REQUEST", **KEY_SCHEMA)
-    yield name
-    dynamodb.delete_table(TableName=name)
 
 
 def cold_start(module: str, monkeypatch: pytest.MonkeyPatch, environment: dict[str, str]

@@ -14,18 +14,15 @@ import socket
 import sys
 import threading
 import time
-import uuid
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-import boto3
 import pytest
 
 from lambdas.api.settings import environment as api_environment
-from lambdas.consumer.items import KEY_SCHEMA
 from lambdas.consumer.observability import NAMESPACE
 from lambdas.consumer.settings import environment as consumer_environment
 from local import output
@@ -247,15 +244,6 @@ def test_each_threads_output_goes_where_that_thread_routed_it():
 
 
 # --- the real read API over moto's DynamoDB --------------------------------------------------
-
-
-@pytest.fixture
-def table(aws: str) -> Iterator[str]:
-    dynamodb = boto3.client("dynamodb")
-    name = f"miniticker-{uuid.uuid4().hex[:8]}"
-    dynamodb.create_table(TableName=name, BillingMode="PAY_PER_REQUEST", **KEY_SCHEMA)
-    yield name
-    dynamodb.delete_table(TableName=name)
 
 
 def recent(symbols: list[str], seconds: int) -> list[MiniTicker]:
