@@ -104,6 +104,7 @@ class CryptoLiveStack(Stack):
             firehose_buffer_seconds=settings.firehose_buffer_seconds,
             alarm_email=settings.alarm_email,
             read_api=web.api.function if web else None,
+            distribution=web.site.distribution if web else None,
         )
 
         # Grants at the wiring site: each role gets the actions it uses on its resources only.

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from aws_cdk import Duration
+from aws_cdk import aws_cloudfront as cloudfront
 from aws_cdk import aws_cloudwatch as cw
 from aws_cdk import aws_cloudwatch_actions as cw_actions
 from aws_cdk import aws_dynamodb as dynamodb
@@ -38,6 +39,7 @@ ITERATOR_AGE_ALARM_MS = 60_000  # the consumer a minute behind the stream
 #: a page, a steady failure is.
 API_FAILURES_ALARM = 10
 WIDTH = 12  # half of a dashboard row
+CLOUDFRONT_METRICS_REGION = "us-east-1"
 
 
 class Monitoring(Construct):
@@ -62,6 +64,7 @@ class Monitoring(Construct):
         firehose_buffer_seconds: int,
         alarm_email: str | None,
         read_api: lambda_.IFunction | None = None,
+        distribution: cloudfront.Distribution | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         # Alarms and EventBridge publish to an encrypted topic only with a key that lets them.
@@ -176,6 +179,15 @@ class Monitoring(Construct):
                                            read_api.metric_errors(period=MINUTE),
                                            read_api.metric_throttles(period=MINUTE)],
                        right=[read_api.metric_duration(period=MINUTE, statistic="p99")]))
+        if distribution is not None:
+            # CloudFront publishes its metrics in us-east-1 only, whatever the stack's region
+            # (a dashboard shows them from there; an alarm could not watch them from here).
+            edge = {"region": CLOUDFRONT_METRICS_REGION, "period": Duration.minutes(5)}
+            self.operations.add_widgets(_graph(
+                "Page and API at the edge: requests, error rates (%)",
+                [distribution.metric_requests(statistic="Sum", **edge)],
+                right=[distribution.metric4xx_error_rate(**edge),
+                       distribution.metric5xx_error_rate(**edge)], width=24))
 
         self.prices = cw.Dashboard(self, "Prices", dashboard_name=f"{name_prefix}-prices")
         price_widgets: list[cw.IWidget] = [

@@ -309,6 +309,19 @@ def test_cloudfront_logs_to_the_access_log_bucket(template: Template):
         "Prefix": web.LOG_PREFIX}
 
 
+def test_the_operations_dashboard_charts_the_api_and_the_edge(template: Template):
+    (dashboard,) = template.find_resources("AWS::CloudWatch::Dashboard", {
+        "Properties": Match.object_like({"DashboardName": Match.string_like_regexp(
+            "operations")})}).values()
+    body = json.dumps(dashboard["Properties"]["DashboardBody"])
+    distribution_id, _ = distribution(template)
+    assert "LatestRequests" in body
+    assert "ServerErrors" in body
+    assert "5xxErrorRate" in body
+    assert distribution_id in body
+    assert '\\"region\\":\\"us-east-1\\"' in body  # CloudFront's metrics live there
+
+
 def test_the_page_url_and_the_web_names_are_outputs(template: Template):
     outputs = template.to_json()["Outputs"]
     assert set(WEB_OUTPUTS) <= set(outputs)
