@@ -182,12 +182,13 @@ class Monitoring(Construct):
         if distribution is not None:
             # CloudFront publishes its metrics in us-east-1 only, whatever the stack's region
             # (a dashboard shows them from there; an alarm could not watch them from here).
-            edge = {"region": CLOUDFRONT_METRICS_REGION, "period": Duration.minutes(5)}
+            region, period = CLOUDFRONT_METRICS_REGION, Duration.minutes(5)
             self.operations.add_widgets(_graph(
                 "Page and API at the edge: requests, error rates (%)",
-                [distribution.metric_requests(statistic="Sum", **edge)],
-                right=[distribution.metric4xx_error_rate(**edge),
-                       distribution.metric5xx_error_rate(**edge)], width=24))
+                [distribution.metric_requests(statistic="Sum", region=region, period=period)],
+                right=[distribution.metric4xx_error_rate(region=region, period=period),
+                       distribution.metric5xx_error_rate(region=region, period=period)],
+                width=24))
 
         self.prices = cw.Dashboard(self, "Prices", dashboard_name=f"{name_prefix}-prices")
         price_widgets: list[cw.IWidget] = [
