@@ -33,7 +33,9 @@ class MetricName:
     EVENTS_RECEIVED = "EventsReceived"  # valid mini-tickers read, before duplicates are dropped
     DUPLICATES_DROPPED = "DuplicatesDropped"  # seen already (rotation overlap)
     EVENTS_PUT = "EventsPut"  # acknowledged by Kinesis
-    PUT_FAILURES = "PutFailures"  # records Kinesis refused; each is retried
+    RECORDS_PUT = "RecordsPut"  # Kinesis records acknowledged (each holds one or more events)
+    PUT_FAILURES = "PutFailures"  # Kinesis records refused; each is retried
+    THROTTLED_RECORDS = "ThrottledRecords"  # of those, refused for the shard's throughput
     EVENTS_SPILLED = "EventsSpilled"  # written to the disk spool
     MALFORMED_FRAMES = "MalformedFrames"  # invalid JSON, acks, payloads the contract rejects
     RECONNECTS = "Reconnects"
@@ -41,12 +43,14 @@ class MetricName:
     ROTATIONS = "Rotations"
     CONNECTION_FAILURES = "ConnectionFailures"
     LAG = "LagMilliseconds"  # received_at - event_time of each delivered batch's first record
-    BACKLOG = "Backlog"  # records accepted and not yet put
+    PUT_LAG = "PutLagMilliseconds"  # a record's oldest event, from its arrival to Kinesis's ack
+    BACKLOG = "Backlog"  # events accepted and not yet put
 
 
 #: Metrics published as one summed value an interval (lag and backlog are published apart).
 _COUNTERS = tuple(value for name, value in vars(MetricName).items()
-                  if name.isupper() and value not in (MetricName.LAG, MetricName.BACKLOG))
+                  if name.isupper()
+                  and value not in (MetricName.LAG, MetricName.PUT_LAG, MetricName.BACKLOG))
 _UNITS = {MetricName.GAP_SECONDS: MetricUnit.Seconds, MetricName.LAG: MetricUnit.Milliseconds}
 
 
