@@ -4,14 +4,16 @@
 
 1. Throughput: generated Binance frames go through the service's own `FramePipeline`, by a
    lane as a connection reads them (parse, normalise, drop duplicates, count, serialise), and
-   `Delivery` (PutRecords batches through `KinesisSink`) to a local endpoint, in another
-   process, that accepts every record. Events
-   per CPU second of this process (all its threads) = events/s per core; best of ``--repeat``
-   runs. Reference, same frames, same run, interleaved: the bare loop ``json.loads`` ->
-   ``normalize_message`` -> ``to_json_line``. Each run's own ratio is printed as well, and the
-   bare loop's spread: on a busy host the service path (two threads, a wider working set)
-   slows more than the bare loop, so the spread tells how far to trust a run.
+   `Delivery` (lines packed into aggregated Kinesis records, PutRecords calls through
+   `KinesisSink`, boto3) to a local endpoint, in another process, that accepts every record.
+   Events per CPU second of this process (all its threads) = events/s per core; best of
+   ``--repeat`` runs. Reference, same frames, same run, interleaved: the bare loop
+   ``json.loads`` -> ``normalize_message`` -> ``to_json_line``. Each run's own ratio is printed
+   as well, and the bare loop's spread: on a busy host the service path (two threads, a wider
+   working set) slows more than the bare loop, so the spread tells how far to trust a run.
    Targets: the service path >= 0.7x the bare loop, and >= 50,000 events/s per core.
+   Then the sender's own share: CPU per event of packing lines into records and putting them
+   with boto3's ``put_records`` (serialising, signing, sending, reading the answer).
 2. Outage: Kinesis unreachable (a closed port) while frames arrive at 2,000 events/s for
    ``--outage-seconds``; resident memory is sampled every second. Target: flat once the memory
    buffer is full (the spool on disk takes the rest).
@@ -35,12 +37,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import boto3
 from aws_lambda_powertools import Logger, Metrics
-from botocore.config import Config
-from botocore.credentials import Credentials
 
-from ingest.delivery import Delivery
-from ingest.kinesis_sink import CLIENT_CONFIG, KinesisSink, batches
-from ingest.observability import IngestMetrics
+from ingest.delivery import MEMORY_EVENTS, Delivery
+from ingest.kinesis_sink import CLIENT_CONFIG, KinesisSink
+from ingest.observability import IngestMetrics, MetricName
+from ingest.packing import PartitionKeys, call_ends, pack, record_size
 from ingest.pipeline import FramePipeline
 from ingest.spool import Spool
 from market_sim import POPULAR, MarketDataGenerator, Shape, messages
@@ -88,15 +89,14 @@ def frames_of(shape: Shape, events: int) -> tuple[list[bytes], int]:
     return frames, (ticks * len(POPULAR) if count == ticks else events)
 
 
-def kinesis_client(endpoint: str, config: Config = CLIENT_CONFIG) -> Any:
+def kinesis_client(endpoint: str) -> Any:
     return boto3.client("kinesis", endpoint_url=endpoint, region_name="us-east-1",
                         aws_access_key_id="bench", aws_secret_access_key="bench",
-                        config=config)
+                        config=CLIENT_CONFIG)
 
 
 def kinesis_sink(endpoint: str) -> KinesisSink:
-    return KinesisSink("bench", kinesis_client(endpoint),
-                       credentials=Credentials("bench", "bench"))
+    return KinesisSink("bench", kinesis_client(endpoint))
 
 
 def quiet_metrics() -> IngestMetrics:
@@ -117,7 +117,7 @@ def service_path(frames: list[bytes], endpoint: str, spool_dir: Path) -> tuple[f
     # Memory for every event: this measures the steady path, not the disk spill that a tight
     # loop outrunning one sender would otherwise trigger (the outage part measures that).
     delivery = Delivery(kinesis_sink(endpoint), Spool(spool_dir),
-                        metrics, memory_records=len(frames) * 400).start()
+                        metrics, memory_events=len(frames) * 400).start()
     lane = FramePipeline(delivery, metrics).lane()
     cpu, wall = time.process_time(), time.perf_counter()
     for frame in frames:
@@ -125,34 +125,38 @@ def service_path(frames: list[bytes], endpoint: str, spool_dir: Path) -> tuple[f
     lane.flush()  # as a connection does when no frame is waiting
     left = delivery.stop(timeout=600)
     cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
-    put = metrics.totals.get("EventsPut", 0)
-    if left or put != metrics.totals.get("EventsReceived"):
-        raise SystemExit(f"benchmark run lost records: put {put}, left {left}")
+    put = metrics.totals[MetricName.EVENTS_PUT]
+    if left or put != metrics.totals[MetricName.EVENTS_RECEIVED]:
+        raise SystemExit(f"benchmark run lost events: put {put}, left {left}")
     return cpu, wall
 
 
-def put_cost(frames: list[bytes], endpoint: str) -> None:
-    """CPU per record of `KinesisSink.put`, and of boto3's ``put_records`` on the same batches
-    (parameter validation on, boto3's default, and off): why the sink writes the request
-    itself."""
-    entries = [(r.symbol, to_json_line(r)) for frame in frames
-               for r in normalize_message(json.loads(frame), received_at=0).records]
+def sender_cost(frames: list[bytes], endpoint: str, repeat: int) -> None:
+    """CPU per event of the sender's own work on these frames' events, taken at once as the
+    sender takes memory: lines packed into records, records into calls, each call put with
+    `KinesisSink` (boto3's ``put_records``: serialise, sign, send, read the answer)."""
+    events = [r for frame in frames
+              for r in normalize_message(json.loads(frame), received_at=0).records]
+    received_at = [r.received_at for r in events]
+    lines = [to_json_line(r) for r in events]
     sink = kinesis_sink(endpoint)
-    senders: list[tuple[str, Any]] = [("KinesisSink.put (service)", sink.put)]
-    for validation in (True, False):
-        client = kinesis_client(endpoint, CLIENT_CONFIG.merge(
-            Config(parameter_validation=validation)))
-        senders.append((f"boto3 put_records, validation {'on' if validation else 'off'}",
-                        lambda batch, client=client: client.put_records(
-                            StreamName="bench",
-                            Records=[{"Data": d, "PartitionKey": k} for k, d in batch])))
-    for label, send in senders:
-        send(entries[:500])  # connection and client set-up outside the measurement
+    keys = PartitionKeys()
+    # The connection and boto3's lazy set-up, outside the measurement.
+    sink.put([record.entry for record in pack(received_at[:100], lines[:100], keys)])
+    best = float("inf")
+    for _ in range(repeat):
         start = time.process_time()
-        for batch in batches(entries):
-            send(batch)
-        cost = (time.process_time() - start) / len(entries) * 1e6
-        print(f"{label:<36}{cost:>6.1f} us/record")
+        records = pack(received_at, lines, keys)
+        first = 0
+        for end in call_ends(list(map(record_size, records))):
+            outcome = sink.put([record.entry for record in records[first:end]])
+            if outcome.failed:
+                raise SystemExit(f"the accept-all endpoint refused records: {outcome.reason}")
+            first = end
+        best = min(best, time.process_time() - start)
+    print(f"sender (pack + boto3 put_records): {best / len(events) * 1e6:.2f} us/event, "
+          f"{best / len(records) * 1e6:.0f} us/record, "
+          f"{len(events) / len(records):.1f} events/record, {len(events):,} events")
 
 
 def throughput(events: int, repeat: int) -> None:
@@ -183,7 +187,7 @@ def throughput(events: int, repeat: int) -> None:
                   f"{service / bare:>7.2f}{count / min(walls):>11,.0f}  "
                   f"{min(runs):.2f}..{max(runs):.2f}{max(bare_cpu) / min(bare_cpu):>8.2f}")
         print("targets: ratio >= 0.70, service >= 50,000 events/s per core")
-        put_cost(frames_of(Shape.COMBINED, 50_000)[0], endpoint)
+        sender_cost(frames_of(Shape.COMBINED, 50_000)[0], endpoint, repeat)
     finally:
         endpoint_process.terminate()
 
@@ -214,7 +218,8 @@ def outage(seconds: float, rate: int) -> None:
             time.sleep(0.005)
         spool_mb = sum(p.stat().st_size for p in Path(spool_dir).glob("*.spool")) / 2**20
         delivery.stop(timeout=0.1)
-    full = next((t for t, _ in samples if t >= 40), samples[-1][0])  # memory buffer full by now
+    # The memory buffer is full by now (with a margin for the sender's first attempts).
+    full = next((t for t, _ in samples if t >= MEMORY_EVENTS / rate + 10), samples[-1][0])
     after = [m for t, m in samples if t >= full]
     print(f"\noutage: {seconds:.0f} s at {rate:,} events/s, Kinesis unreachable")
     for label, at in (("start", 0), ("buffer full", full), ("middle", seconds / 2),
@@ -223,7 +228,8 @@ def outage(seconds: float, rate: int) -> None:
         print(f"  rss at {label:<12}{t:>7.0f} s {mb:>8.1f} MB")
     print(f"  peak rss {max(m for _, m in samples):.1f} MB; after the buffer filled: "
           f"{min(after):.1f}..{max(after):.1f} MB (growth {max(after) - min(after):.1f} MB)")
-    print(f"  events in: {sent:,}; spilled to disk: {metrics.totals.get('EventsSpilled', 0):,.0f}"
+    print(f"  events in: {sent:,}; spilled to disk: "
+          f"{metrics.totals[MetricName.EVENTS_SPILLED]:,.0f}"
           f" ({spool_mb:.0f} MB of spool)")
     print("target: rss flat after the buffer filled (growth well under the spool's size)")
 

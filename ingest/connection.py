@@ -178,7 +178,9 @@ class Connection:
 
     def _run(self) -> None:
         try:
-            ws = websocket.create_connection(self.url, timeout=CONNECT_TIMEOUT)
+            # Text frames are checked for UTF-8 by the parser (`frames.parse_frame`, in C).
+            ws = websocket.create_connection(self.url, timeout=CONNECT_TIMEOUT,
+                                             skip_utf8_validation=True)
         except websocket.WebSocketBadStatusException as error:
             self._report("closed", how=_Closed.FAILED, status=error.status_code,
                           retry_after=_retry_after(error.resp_headers),

@@ -2,8 +2,10 @@
 
 Counters are aggregated here under one lock (readers, feeds and the sender all report) and
 published once per interval as one CloudWatch EMF document through Powertools Metrics, printed
-to stdout, where CloudWatch extracts it from the ECS log stream. Lag is published as a uniform
-sample of up to 100 values an interval, so CloudWatch can chart its percentiles.
+to stdout, where CloudWatch extracts it from the ECS log stream. The two lags (a frame's events
+from the exchange to the ingester, and a Kinesis record from its oldest event's arrival to
+Kinesis's acknowledgement) are each published as a uniform sample of up to 100 values an
+interval, so CloudWatch can chart their percentiles.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import random
 import threading
 import time
 from collections import defaultdict
+from collections.abc import Sequence
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics
@@ -47,11 +50,57 @@ class MetricName:
     BACKLOG = "Backlog"  # events accepted and not yet put
 
 
-#: Metrics published as one summed value an interval (lag and backlog are published apart).
+#: Metrics published as one summed value an interval (lags and backlog are published apart).
 _COUNTERS = tuple(value for name, value in vars(MetricName).items()
                   if name.isupper()
                   and value not in (MetricName.LAG, MetricName.PUT_LAG, MetricName.BACKLOG))
-_UNITS = {MetricName.GAP_SECONDS: MetricUnit.Seconds, MetricName.LAG: MetricUnit.Milliseconds}
+_UNITS = {MetricName.GAP_SECONDS: MetricUnit.Seconds, MetricName.LAG: MetricUnit.Milliseconds,
+          MetricName.PUT_LAG: MetricUnit.Milliseconds}
+
+
+class LagSample:
+    """A uniform sample of up to `LAG_SAMPLE` of the values offered since the last `take`.
+
+    Reservoir sampling, Li's "Algorithm L": every value has the same chance to be in the
+    sample, and the values skipped in between cost a comparison, not a random number. Not
+    thread-safe: `IngestMetrics` calls it under its lock.
+    """
+
+    __slots__ = ("_next_slot", "_rng", "_seen", "_values", "_weight")
+
+    def __init__(self, rng: random.Random) -> None:
+        self._rng = rng
+        self._values: list[int] = []
+        self._seen = 0
+        self._weight = 1.0
+        self._next_slot = 0
+        self._restart()
+
+    def offer(self, value: int) -> None:
+        seen = self._seen = self._seen + 1
+        if seen <= LAG_SAMPLE:
+            self._values.append(value)
+        elif seen == self._next_slot:
+            self._values[self._rng.randrange(LAG_SAMPLE)] = value
+            self._skip()
+
+    def take(self) -> list[int]:
+        """The sample, in the order the values were kept; the next sample starts empty."""
+        values = self._values
+        self._restart()
+        return values
+
+    def _restart(self) -> None:
+        self._values, self._seen = [], 0
+        self._weight = 1.0
+        self._next_slot = LAG_SAMPLE
+        self._skip()
+
+    def _skip(self) -> None:
+        rng = self._rng
+        self._weight *= math.exp(math.log(1.0 - rng.random()) / LAG_SAMPLE)
+        weight = min(self._weight, 1.0 - 1e-12)
+        self._next_slot += int(math.log(1.0 - rng.random()) / math.log1p(-weight)) + 1
 
 
 class IngestMetrics:
@@ -63,17 +112,15 @@ class IngestMetrics:
         self._metrics = metrics or Metrics(namespace=NAMESPACE, service=SERVICE)
         self._lock = threading.Lock()
         self._counts: defaultdict[str, float] = defaultdict(float)
-        self._totals: defaultdict[str, float] = defaultdict(float)  # since start
+        # Since start; every counter from the outset, so a reader finds zeros, not gaps.
+        self._totals: defaultdict[str, float] = defaultdict(float, dict.fromkeys(_COUNTERS, 0.0))
         # The readers' two counters are plain ints, folded into the dicts when read: `received`
         # runs for every batch a reader hands on, and the dicts' float sums cost twice as much.
         self._received = 0
         self._duplicates = 0
-        self._rng = rng or random.Random()
-        self._lags: list[int] = []
-        self._lags_seen = 0
-        self._lag_weight = 0.0
-        self._next_lag_slot = 0
-        self._restart_lag_sample()
+        rng = rng or random.Random()
+        self._lags = LagSample(rng)
+        self._put_lags = LagSample(rng)
         self._sampled_logs: dict[str, tuple[float, int]] = {}
 
     def _add(self, name: str, value: float) -> None:
@@ -105,26 +152,7 @@ class IngestMetrics:
             if duplicates:
                 self._duplicates += duplicates
             if lag is not None:
-                seen = self._lags_seen = self._lags_seen + 1
-                if seen <= LAG_SAMPLE:
-                    self._lags.append(lag)
-                elif seen == self._next_lag_slot:
-                    self._lags[self._rng.randrange(LAG_SAMPLE)] = lag
-                    self._skip_lags()
-
-    def _restart_lag_sample(self) -> None:
-        self._lags, self._lags_seen = [], 0
-        self._lag_weight = 1.0
-        self._next_lag_slot = LAG_SAMPLE
-        self._skip_lags()
-
-    def _skip_lags(self) -> None:
-        # Reservoir sampling, Li's "Algorithm L": every batch's lag has the same chance to be
-        # in the sample, and the batches in between cost a comparison, not a random number.
-        rng = self._rng
-        self._lag_weight *= math.exp(math.log(1.0 - rng.random()) / LAG_SAMPLE)
-        weight = min(self._lag_weight, 1.0 - 1e-12)
-        self._next_lag_slot += int(math.log(1.0 - rng.random()) / math.log1p(-weight)) + 1
+                self._lags.offer(lag)
 
     def malformed(self, kind: FrameKind, count: int, sample: InvalidMiniTicker) -> None:
         """Count frames set aside; log the first of each kind, then one a minute with a count."""
@@ -156,14 +184,28 @@ class IngestMetrics:
 
     # --- DeliveryObserver ---------------------------------------------------------------------
 
-    def put(self, count: int) -> None:
-        self._add(MetricName.EVENTS_PUT, count)
+    def put(self, records: int, events: int, lags: Sequence[int]) -> None:
+        """Kinesis stored ``records`` records holding ``events`` events; ``lags``: each
+        record's milliseconds from its oldest event's arrival to the acknowledgement."""
+        with self._lock:
+            for name, value in ((MetricName.RECORDS_PUT, records),
+                                (MetricName.EVENTS_PUT, events)):
+                self._counts[name] += value
+                self._totals[name] += value
+            for lag in lags:
+                self._put_lags.offer(lag)
 
-    def put_failed(self, count: int, reason: str) -> None:
-        self._add(MetricName.PUT_FAILURES, count)
+    def put_failed(self, records: int, throttled: int, reason: str) -> None:
+        """Kinesis refused ``records`` records (each is retried), ``throttled`` of them for the
+        shard's throughput."""
+        with self._lock:
+            for name, value in ((MetricName.PUT_FAILURES, records),
+                                (MetricName.THROTTLED_RECORDS, throttled)):
+                self._counts[name] += value
+                self._totals[name] += value
 
-    def spilled(self, count: int) -> None:
-        self._add(MetricName.EVENTS_SPILLED, count)
+    def spilled(self, events: int) -> None:
+        self._add(MetricName.EVENTS_SPILLED, events)
 
     # --- publishing ---------------------------------------------------------------------------
 
@@ -172,14 +214,14 @@ class IngestMetrics:
         with self._lock:
             self._fold_locked()
             counts, self._counts = self._counts, defaultdict(float)
-            lags = self._lags
-            self._restart_lag_sample()
+            samples = ((MetricName.LAG, self._lags.take()),
+                       (MetricName.PUT_LAG, self._put_lags.take()))
         # Lags first: Powertools prints a metric set by itself when one metric reaches 100
         # values, so a full sample goes out as a document of its own and the counters' flush
         # below always has something to publish.
-        for lag in lags:
-            self._metrics.add_metric(name=MetricName.LAG, unit=MetricUnit.Milliseconds,
-                                     value=lag)
+        for name, lags in samples:
+            for lag in lags:
+                self._metrics.add_metric(name=name, unit=MetricUnit.Milliseconds, value=lag)
         for name in _COUNTERS:
             self._metrics.add_metric(name=name, unit=_UNITS.get(name, MetricUnit.Count),
                                      value=counts.get(name, 0))

@@ -11,12 +11,13 @@ from typing import Any
 import boto3
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
+from botocore.exceptions import NoCredentialsError
 
 from .backoff import AttemptBudget
 from .config import ConfigError, IngestConfig
 from .connection import Feed, split_streams, stream_url
 from .delivery import Delivery
-from .kinesis_sink import CLIENT_CONFIG, KinesisSink, MissingCredentials
+from .kinesis_sink import CLIENT_CONFIG, KinesisSink
 from .observability import SERVICE, IngestMetrics, heartbeat_document
 from .pipeline import FramePipeline
 from .spool import Spool
@@ -41,15 +42,12 @@ class IngestService:
 
     def run(self) -> int:
         config = self.config
-        try:
-            sink = KinesisSink(config.kinesis_stream_name, self._kinesis)
-        except MissingCredentials as error:
-            raise ConfigError(str(error)) from None
         self._check_stream()
         spool = Spool(config.spool_dir)
         if len(spool):
             self.logger.warning("replaying the spool of a previous run",
-                                extra={"records": len(spool), "spool_dir": str(spool.directory)})
+                                extra={"events": len(spool), "spool_dir": str(spool.directory)})
+        sink = KinesisSink(config.kinesis_stream_name, self._kinesis)
         delivery = Delivery(sink, spool, self.metrics).start()
         pipeline = FramePipeline(delivery, self.metrics)
         budget = AttemptBudget()
@@ -80,18 +78,23 @@ class IngestService:
         self.metrics.flush(left)
         if left:
             self.logger.error("Kinesis did not take everything before the stop deadline: "
-                              "records left in the spool, replayed by the next run",
-                              extra={"records": left, "spool_dir": str(config.spool_dir)})
+                              "events left in the spool, replayed by the next run",
+                              extra={"events": left, "spool_dir": str(config.spool_dir)})
         self.logger.info("ingest stopped", extra={"totals": self.metrics.totals,
                                                   "left_in_spool": left})
         return 0
 
     def _check_stream(self) -> None:
-        # A wrong stream name would otherwise fill the spool for ever. ListShards is in the
-        # producer's grant (CDK grant_write); an unreachable endpoint is an outage, not a
-        # configuration error, and delivery rides it out.
+        # Missing credentials or a wrong stream name would otherwise fill the spool for ever.
+        # ListShards is in the producer's grant (CDK grant_write); the request is signed before
+        # it is sent, so no credentials fails at once, whatever the endpoint. An unreachable
+        # endpoint is an outage, not a configuration error, and delivery rides it out.
         try:
             self._kinesis.list_shards(StreamName=self.config.kinesis_stream_name, MaxResults=1)
+        except NoCredentialsError:
+            raise ConfigError("no AWS credentials: set AWS_ACCESS_KEY_ID and "
+                              "AWS_SECRET_ACCESS_KEY, a profile (AWS_PROFILE), or a task "
+                              "role") from None
         except self._kinesis.exceptions.ResourceNotFoundException:
             raise ConfigError(f"KINESIS_STREAM_NAME={self.config.kinesis_stream_name!r}: "
                               "no such Kinesis stream") from None

@@ -5,6 +5,10 @@ at most ``batching_window`` seconds, invoked with a Kinesis-shaped event and a c
 batch response makes it invoke again from the first failed record (held in memory, as the
 mapping's batch is), ``retry_attempts`` times,
 after which that batch's records are set aside (the on-failure destination) and counted.
+
+A record holds one or more JSON lines (`miniticker.kinesis_record`): the counts are kept in
+records and in lines (events), and the end-to-end latency is taken per line, from its own
+``event_time``.
 """
 
 from __future__ import annotations
@@ -13,6 +17,8 @@ import json
 import time
 from collections.abc import Callable
 from typing import Any, TextIO
+
+from miniticker.kinesis_record import lines_of
 
 from .lambda_context import LocalContext
 from .lambda_events import kinesis_event
@@ -36,9 +42,10 @@ class EventSourcePoller(StreamRunner):
         self.retry_attempts = retry_attempts
         self.output = output  # where the function's standard output goes (logs, EMF)
         self.invocations = 0
-        self.records_done = 0  # records whose batch succeeded
+        self.records_done = 0  # Kinesis records whose batch succeeded
+        self.events_done = 0  # their lines (the consumer sets a bad line aside, not its record)
         self.set_aside: list[dict[str, Any]] = []  # what the on-failure destination would get
-        self.latencies_ms: list[int] = []  # event time to item written, per record
+        self.latencies_ms: list[int] = []  # event time to items written, per valid line
         self._pending: dict[str, list[dict[str, Any]]] = {s: [] for s in self.reader.iterators}
         self._first_at: dict[str, float] = {}
 
@@ -80,10 +87,29 @@ class EventSourcePoller(StreamRunner):
                                  if r["SequenceNumber"] in failed), len(batch))
             for record in batch[:first_failed]:
                 self.records_done += 1
-                event_time = json.loads(record["Data"]).get("event_time")
-                if isinstance(event_time, int):
-                    self.latencies_ms.append(written_at - event_time)
+                for event_time in event_times(record["Data"]):
+                    self.events_done += 1
+                    if event_time is not None:
+                        self.latencies_ms.append(written_at - event_time)
             batch = batch[first_failed:]  # Lambda resumes from the first failed record
             if not batch:
                 return
         self.set_aside.extend(batch)
+
+    @property
+    def events_set_aside(self) -> int:
+        """Lines of the records set aside."""
+        return sum(len(lines_of(record["Data"]) or [b""]) for record in self.set_aside)
+
+
+def event_times(data: bytes) -> list[int | None]:
+    """Each line's ``event_time`` (None for a line that is not a JSON object holding one; the
+    consumer set such a line aside), for a record's ``data``, as the consumer splits it."""
+    times: list[int | None] = []
+    for line in lines_of(data) or [data]:
+        try:
+            value = json.loads(line).get("event_time")
+        except (ValueError, AttributeError):
+            value = None
+        times.append(value if type(value) is int else None)
+    return times

@@ -4,6 +4,9 @@ Like Firehose with a Kinesis source: records are buffered until the buffer holds
 ``buffer_bytes`` or its oldest record is ``buffer_seconds`` old, then written as one gzip
 object under ``raw/miniticker/dt=YYYY-MM-DD/hour=HH/``, dated by the oldest record's arrival
 time (UTC), named like Firehose names its objects.
+
+A record holds one or more complete JSON lines (`miniticker.kinesis_record`) and Firehose adds no
+delimiter, so the objects are JSON lines as they were; `events` counts their lines.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from miniticker import layout
+from miniticker.kinesis_record import lines_of
 
 from .shards import StreamRunner
 
@@ -28,10 +32,12 @@ class FirehoseDrain(StreamRunner):
         self.name_prefix = name
         self.buffer_bytes = buffer_bytes
         self.buffer_seconds = buffer_seconds
-        self.records = 0  # records written to S3
+        self.records = 0  # Kinesis records written to S3
+        self.events = 0  # their lines
         self.objects = 0
         self._buffer: list[bytes] = []
         self._size = 0
+        self._lines = 0
         self._oldest: datetime | None = None
         self._buffered_at = 0.0
 
@@ -56,6 +62,7 @@ class FirehoseDrain(StreamRunner):
                 self._buffered_at = time.monotonic()
             self._buffer.append(record["Data"])
             self._size += len(record["Data"])
+            self._lines += len(lines_of(record["Data"]))
         return len(records)
 
     def _flush(self) -> None:
@@ -65,5 +72,6 @@ class FirehoseDrain(StreamRunner):
         self.s3.put_object(Bucket=self.bucket, Key=key,
                            Body=gzip.compress(b"".join(self._buffer)))
         self.records += len(self._buffer)
+        self.events += self._lines
         self.objects += 1
-        self._buffer, self._size, self._oldest = [], 0, None
+        self._buffer, self._size, self._lines, self._oldest = [], 0, 0, None

@@ -3,12 +3,13 @@ mode and benchmarks."""
 
 from .generator import DEFAULT_START_MS, MarketDataGenerator, Payload, format_units
 from .shapes import Shape, all_market_combined, combined, messages
-from .symbols import CATALOGUE, POPULAR, SymbolSpec, spec_for
+from .symbols import CATALOGUE, POPULAR, WHOLE_MARKET, SymbolSpec, spec_for
 
 __all__ = [
     "CATALOGUE",
     "DEFAULT_START_MS",
     "POPULAR",
+    "WHOLE_MARKET",
     "MarketDataGenerator",
     "Payload",
     "Shape",

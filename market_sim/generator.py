@@ -73,27 +73,48 @@ class _SymbolMarket:
         self._refresh_extremes()
 
     def _warm_up(self, spec: SymbolSpec, start_ms: int) -> None:
-        """Simulate the day before ``start_ms`` minute by minute, ending at the spec's price."""
-        rng = self.rng
+        """Simulate the day before ``start_ms`` minute by minute, ending at the spec's price.
+
+        The hot loop of a large market's start (a day of buckets per symbol): names are bound
+        locally and the helpers inlined, with the same draws and arithmetic in the same order.
+        """
+        gauss, lognormvariate, exp = self.rng.gauss, self.rng.lognormvariate, math.exp
         sigma = spec.daily_volatility / math.sqrt(WINDOW_BUCKETS)
         # Walk backwards from the start price so the day ends where the spec says.
-        closes = [max(1, to_units(spec.price) // self.tick_units)]
+        close = max(1, to_units(spec.price) // self.tick_units)
+        closes = [close]
         for _ in range(WINDOW_BUCKETS - 1):
-            closes.append(max(1, round(closes[-1] * math.exp(-sigma * rng.gauss(0.0, 1.0)))))
+            close = max(1, round(close * exp(-sigma * gauss(0.0, 1.0))))
+            closes.append(close)
         closes.reverse()
         minute_volume = spec.daily_quote_volume / WINDOW_BUCKETS
-        first = start_ms // BUCKET_MS - WINDOW_BUCKETS
+        tick_units, step_units = self.tick_units, self.step_units
+        half_sigma = sigma / 2
+        index = start_ms // BUCKET_MS - WINDOW_BUCKETS
+        buckets = self.buckets
+        volume = quote_volume = 0
         previous = closes[0]
-        for offset, close in enumerate(closes):
-            bucket = _Bucket(first + offset, previous)
-            wiggle = abs(rng.gauss(0.0, sigma / 2))
-            bucket.high = round(max(previous, close) * (1 + wiggle))
-            bucket.low = max(1, round(min(previous, close) * (1 - wiggle)))
-            lots = self._lots_worth(minute_volume * rng.lognormvariate(-0.125, 0.5), close)
-            bucket.volume = max(1, round(lots)) * self.step_units
-            bucket.quote_volume = close * self.tick_units * bucket.volume // UNITS
-            self._add_bucket(bucket)
+        for close in closes:
+            bucket = _Bucket(index, previous)
+            index += 1
+            wiggle = abs(gauss(0.0, half_sigma))
+            if previous < close:
+                bucket.high = round(close * (1 + wiggle))
+                bucket.low = max(1, round(previous * (1 - wiggle)))
+            else:
+                bucket.high = round(previous * (1 + wiggle))
+                bucket.low = max(1, round(close * (1 - wiggle)))
+            # _lots_worth, inlined.
+            quote = minute_volume * lognormvariate(-0.125, 0.5)
+            lots = quote * UNITS / (close * tick_units) * UNITS / step_units
+            bucket.volume = max(1, round(lots)) * step_units
+            bucket.quote_volume = close * tick_units * bucket.volume // UNITS
+            buckets.append(bucket)
+            volume += bucket.volume
+            quote_volume += bucket.quote_volume
             previous = close
+        self.volume += volume
+        self.quote_volume += quote_volume
         self.price = previous
 
     def _lots_worth(self, quote: float, price_ticks: int) -> float:

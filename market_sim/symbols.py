@@ -3,6 +3,10 @@
 The catalogue holds popular Binance USDT pairs with their spot tick sizes (``PRICE_FILTER``) and
 lot step sizes (``LOT_SIZE``); prices and volumes are plausible levels, not quotes. Any other
 symbol gets parameters derived from its name, so the same name always behaves the same.
+
+`WHOLE_MARKET` is a market of Binance's size: real base-asset tickers (``base_assets.txt``)
+crossed with the quote assets, USDT for every base and the others for fewer, as Binance lists
+its spot pairs.
 """
 
 from __future__ import annotations
@@ -10,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import math
 from decimal import Decimal
+from pathlib import Path
 from typing import NamedTuple
 
 from miniticker import POPULAR_SYMBOLS
@@ -62,6 +67,54 @@ CATALOGUE: dict[str, SymbolSpec] = {
 }
 
 POPULAR = POPULAR_SYMBOLS
+
+#: Base assets, most traded first: one whitespace-separated ticker list, ``#`` comments.
+BASE_ASSETS_FILE = Path(__file__).with_name("base_assets.txt")
+
+#: The quote assets, each with how many of the first base assets it quotes (None: all of them),
+#: in the order that also decides a pair of two of them: the earlier one quotes the later, as
+#: on Binance (USDTTRY, EURUSDT, USDCUSDT, ETHBTC, BNBETH).
+QUOTE_DEPTHS: tuple[tuple[str, int | None], ...] = (
+    ("TRY", 200), ("BRL", 25), ("JPY", 15), ("ARS", 10), ("MXN", 6), ("PLN", 8), ("ZAR", 6),
+    ("UAH", 6), ("COP", 4), ("CZK", 4), ("RON", 4),
+    ("USDT", None), ("USDC", 220), ("FDUSD", 150), ("EUR", 40),
+    ("BTC", 260), ("ETH", 70), ("BNB", 60),
+)
+
+
+def base_assets(path: Path = BASE_ASSETS_FILE) -> tuple[str, ...]:
+    """The tickers of ``path`` in order; a ticker listed twice is an error, not a silent pair
+    fewer."""
+    tickers: list[str] = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        tickers += line.split("#", 1)[0].split()
+    repeated = sorted({t for t in tickers if tickers.count(t) > 1})
+    if repeated:
+        raise ValueError(f"{path.name} lists {', '.join(repeated)} more than once")
+    return tuple(tickers)
+
+
+def whole_market(bases: tuple[str, ...], quotes: tuple[tuple[str, int | None], ...]
+                 ) -> tuple[str, ...]:
+    """Every pair of ``bases`` (most traded first) and ``quotes`` (`QUOTE_DEPTHS`), base by base,
+    each base's quotes in their order."""
+    order = {quote: position for position, (quote, _) in enumerate(quotes)}
+    symbols: list[str] = []
+    for rank, base in enumerate(bases):
+        for quote, depth in quotes:
+            if depth is not None and rank >= depth:
+                continue
+            if base == quote or order.get(base, len(order)) < order[quote]:
+                continue  # two quote assets pair one way only: the earlier quotes the later
+            symbols.append(base + quote)
+    if len(set(symbols)) != len(symbols):  # two splits of one name: a base is mistyped
+        raise ValueError("whole market: a symbol is made twice")
+    return tuple(symbols)
+
+
+#: A market of Binance's size (the default ``!miniTicker@arr`` market of the local mode and the
+#: whole-market benchmarks): deterministic, every name a valid symbol, POPULAR among them.
+WHOLE_MARKET: tuple[str, ...] = whole_market(base_assets(), QUOTE_DEPTHS)
 
 
 def spec_for(symbol: str) -> SymbolSpec:

@@ -4,8 +4,12 @@ The table keeps the original prototype's key schema (partition key ``stream_type
 ``iso_timestamp``, both strings) and holds three families of items, told apart by the partition
 key's value:
 
-- **event items**, one per record: ``stream_type`` = the symbol's stream (``btcusdt@miniTicker``),
+- **event items**, one per event: ``stream_type`` = the symbol's stream (``btcusdt@miniTicker``),
   ``iso_timestamp`` = the event's time. Every field of the record, numbers as exact decimals.
+  At a coarser resolution (`event_item_key`, the consumer's ``HOT_TABLE_RESOLUTION_SECONDS``),
+  one item per symbol and N-second bucket of event time instead: its sort key is the bucket's
+  start and it holds the bucket's newest event (with that event's own ``event_time``), so every
+  writer, however batches split the bucket, writes the same key and the newest one stays.
 - **latest items**, one per symbol: ``stream_type`` = ``latest#K`` (K = `latest_partition` of
   the symbol, one of `LATEST_PARTITIONS`), ``iso_timestamp`` = the symbol. The newest event's
   ``event_time`` and, in ``price``, the read API's JSON object for the symbol (`latest_price`:
@@ -45,6 +49,9 @@ LATEST_EVENT_TIME = "event_time"  # N: the condition that keeps the item monoton
 LATEST_PRICE = "price"  # S: `latest_price` of the newest record, as JSON
 CANDLE_SUFFIX = "#1m"
 MINUTE_MS = 60_000
+#: The coarsest event-item resolution, seconds (0 keeps every event; an hour is already as
+#: coarse as the 1-minute candles make useful).
+MAX_RESOLUTION_SECONDS = 3_600
 
 # Candle item attributes (decimals as exact strings, times as epoch milliseconds).
 CANDLE_START = "start"
@@ -58,6 +65,22 @@ CANDLE_EVENTS = "events"  # how many distinct event times the candle holds
 CANDLE_EVENT_TIMES = "event_times"  # number set of those times: a repeat is counted once
 CANDLE_SYMBOL = "symbol"
 CANDLE_VERSION = "version"  # incremented by every write: the optimistic-concurrency check
+
+
+def event_item_key(record: MiniTicker, resolution_seconds: int = 0) -> tuple[str, str]:
+    """The (partition, sort) key of ``record``'s event item.
+
+    ``resolution_seconds`` 0: the event's own stream and time, one item per event. N in
+    1..`MAX_RESOLUTION_SECONDS`: the stream and the start of the N-second bucket of event time
+    holding the event (buckets aligned on the epoch, in UTC), one item per symbol and bucket.
+    """
+    if not resolution_seconds:
+        return record.stream_type, record.iso_timestamp
+    if not 0 < resolution_seconds <= MAX_RESOLUTION_SECONDS:
+        raise ValueError(f"a resolution of {resolution_seconds} s is outside "
+                         f"0..{MAX_RESOLUTION_SECONDS}")
+    width = resolution_seconds * 1000
+    return record.stream_type, iso_from_millis(record.event_time - record.event_time % width)
 
 
 def latest_partition(symbol: str) -> str:

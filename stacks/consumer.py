@@ -16,12 +16,23 @@ from .nag import acknowledge
 from .packaging import REPO
 
 CONSUMER_DIR = REPO / "lambdas" / "consumer"
+#: The function's memory, and with it its CPU: Lambda gives a function one full vCPU at
+#: 1,769 MB. At the whole market an invocation's work is CPU-bound (decoding and validating
+#: thousands of lines, and botocore serialising, signing and parsing a call for every symbol's
+#: latest item and candle; its threads overlap the calls' waits, not their CPU), and a batch
+#: must be done before the next one has gathered. CPU-bound work costs about the same
+#: GB-seconds at any size, as it finishes sooner with more; ``bench/cost.py`` prices it.
+MEMORY_MB = 1769
 
 
 class Consumer(Construct):
     """The function (the ``consumer`` and ``miniticker`` packages, the Powertools layer), its
     event source mapping with bisecting, partial batch responses, bounded retries and record
-    age, and an encrypted, TLS-only queue that receives what still fails."""
+    age, and an encrypted, TLS-only queue that receives what still fails.
+
+    A record holds one or more JSON lines (`miniticker.kinesis_record`); the batch size counts
+    records, and ``parallelization_factor`` batches of each shard are processed at once.
+    """
 
     def __init__(
         self,
@@ -32,8 +43,10 @@ class Consumer(Construct):
         table_name: str,
         retention_days: int,
         price_metrics: bool,
+        resolution_seconds: int,
         batch_size: int,
         batching_window: Duration,
+        parallelization_factor: int,
         retry_attempts: int,
         max_record_age: Duration,
         removal_policy: RemovalPolicy,
@@ -45,8 +58,9 @@ class Consumer(Construct):
             handler="consumer.handler.handler",
             description="crypto-live: Kinesis mini-tickers to the DynamoDB table",
             requirements=CONSUMER_DIR / "requirements.txt",
-            environment=consumer_settings.environment(table_name, retention_days, price_metrics),
-            memory_size=512,
+            environment=consumer_settings.environment(
+                table_name, retention_days, price_metrics, resolution_seconds=resolution_seconds),
+            memory_size=MEMORY_MB,
             timeout=Duration.seconds(60),
             removal_policy=removal_policy,
         )
@@ -65,6 +79,7 @@ class Consumer(Construct):
             starting_position=lambda_.StartingPosition.TRIM_HORIZON,
             batch_size=batch_size,
             max_batching_window=batching_window,
+            parallelization_factor=parallelization_factor,
             bisect_batch_on_error=True,
             report_batch_item_failures=True,
             retry_attempts=retry_attempts,

@@ -10,6 +10,7 @@ from constructs import Construct
 
 from miniticker import layout
 
+from .capacity import estimate_load
 from .catalog_etl import CatalogAndEtl
 from .consumer import Consumer
 from .ingest_service import IngestService
@@ -65,8 +66,10 @@ class CryptoLiveStack(Stack):
             table_name=storage.table.table_name,
             retention_days=settings.retention_days,
             price_metrics=settings.price_metrics,
+            resolution_seconds=settings.hot_table_resolution_seconds,
             batch_size=settings.consumer_batch_size,
             batching_window=Duration.seconds(settings.consumer_batching_window_seconds),
+            parallelization_factor=settings.consumer_parallelization_factor,
             retry_attempts=settings.consumer_retry_attempts,
             max_record_age=Duration.seconds(settings.consumer_max_record_age_seconds),
             removal_policy=removal,
@@ -101,6 +104,7 @@ class CryptoLiveStack(Stack):
             symbols=settings.symbols,
             streams=settings.streams,
             no_data_minutes=settings.no_data_minutes,
+            events_per_second=estimate_load(settings.streams).events,
             firehose_buffer_seconds=settings.firehose_buffer_seconds,
             alarm_email=settings.alarm_email,
             read_api=web.api.function if web else None,

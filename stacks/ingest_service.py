@@ -20,6 +20,9 @@ LOG_RETENTION = logs.RetentionDays.ONE_MONTH
 STOP_TIMEOUT = Duration.seconds(60)
 FLUSH_MARGIN_SECONDS = 15
 HEARTBEAT_MAX_AGE_SECONDS = 30
+#: The task's size (CPU units, 1,024 to a vCPU; memory MiB); ``bench/cost.py`` prices it.
+TASK_CPU = 256
+TASK_MEMORY_MIB = 512
 
 
 def docker_context_filter() -> list[str]:
@@ -55,8 +58,8 @@ class IngestService(Construct):
         stream_name: str,
         secret_arn: str,
         removal_policy: RemovalPolicy,
-        cpu: int = 256,
-        memory_mib: int = 512,
+        cpu: int = TASK_CPU,
+        memory_mib: int = TASK_MEMORY_MIB,
     ) -> None:
         super().__init__(scope, construct_id)
         self.vpc = ec2.Vpc(

@@ -35,10 +35,25 @@ from miniticker import ALL_MARKET_STREAM
 
 MINUTE = Duration.minutes(1)
 ITERATOR_AGE_ALARM_MS = 60_000  # the consumer a minute behind the stream
+# IngestBacklogGrowing: the ingester's Backlog (events accepted, not yet put; published once a
+# minute) rose from each minute to the next for BACKLOG_GROWING_PERIODS minutes, while above
+# BACKLOG_FLOOR_SECONDS of the configured streams' events.
+#: A throttling burst or a short outage is put away by the shard's spare capacity and the
+#: backlog falls again within minutes; rising five minutes running means the stream takes less
+#: than the feed brings.
+BACKLOG_GROWING_PERIODS = 5
+#: The ingester normally holds only what it is sending, a fraction of a second of events; a
+#: minute waiting leaves the page a minute behind the market. A floor in seconds of the stream
+#: list's own rate is as sensitive at ten symbols as at the whole market.
+BACKLOG_FLOOR_SECONDS = 60
 #: Failed read API requests in five minutes before the alarm: a few retried 503s are not worth
 #: a page, a steady failure is.
 API_FAILURES_ALARM = 10
 WIDTH = 12  # half of a dashboard row
+#: Symbols charted one by one on the price dashboard; more are charted by one search widget.
+#: A graph per symbol of a long stream list would be unreadable, and would take the template
+#: past CloudFormation's size limit and the dashboard past CloudWatch's widget limit.
+MAX_PRICE_GRAPHS = 30
 CLOUDFRONT_METRICS_REGION = "us-east-1"
 
 
@@ -61,6 +76,7 @@ class Monitoring(Construct):
         symbols: Sequence[str],
         streams: Sequence[str],
         no_data_minutes: int,
+        events_per_second: int,
         firehose_buffer_seconds: int,
         alarm_email: str | None,
         read_api: lambda_.IFunction | None = None,
@@ -80,7 +96,9 @@ class Monitoring(Construct):
         ingest = {name: _ingest_metric(name) for name in (
             IngestMetric.EVENTS_RECEIVED, IngestMetric.EVENTS_PUT, IngestMetric.PUT_FAILURES,
             IngestMetric.EVENTS_SPILLED, IngestMetric.RECONNECTS, IngestMetric.GAP_SECONDS,
-            IngestMetric.MALFORMED_FRAMES, IngestMetric.BACKLOG)}
+            IngestMetric.MALFORMED_FRAMES, IngestMetric.RECORDS_PUT,
+            IngestMetric.THROTTLED_RECORDS)}
+        backlog = _ingest_metric(IngestMetric.BACKLOG, statistic="Maximum")
         running_tasks = cw.Metric(
             namespace="ECS/ContainerInsights", metric_name="RunningTaskCount",
             dimensions_map={"ClusterName": ingest_service.cluster.cluster_name,
@@ -115,6 +133,7 @@ class Monitoring(Construct):
                         comparison=cw.ComparisonOperator.LESS_THAN_THRESHOLD,
                         missing=cw.TreatMissingData.BREACHING,
                         description=f"No event reached Kinesis for {no_data_minutes} minutes"),
+            self._backlog_alarm(backlog, BACKLOG_FLOOR_SECONDS * events_per_second),
             self._alarm("IngestNotRunning", running_tasks, 1, periods=3,
                         comparison=cw.ComparisonOperator.LESS_THAN_THRESHOLD,
                         missing=cw.TreatMissingData.BREACHING,
@@ -140,10 +159,16 @@ class Monitoring(Construct):
             _graph("Ingest: connection health", [ingest[IngestMetric.RECONNECTS],
                                                  ingest[IngestMetric.GAP_SECONDS],
                                                  ingest[IngestMetric.MALFORMED_FRAMES]],
-                   right=[ingest[IngestMetric.BACKLOG], running_tasks]))
+                   right=[running_tasks]))
         self.operations.add_widgets(
-            _graph("Ingest lag (received_at - event_time), ms",
-                   [_ingest_metric(IngestMetric.LAG, statistic=p) for p in ("p50", "p99")]),
+            _graph("Ingest to Kinesis: records put, refused, throttled; backlog (events)",
+                   [ingest[IngestMetric.RECORDS_PUT], ingest[IngestMetric.PUT_FAILURES],
+                    ingest[IngestMetric.THROTTLED_RECORDS]], right=[backlog]),
+            _graph("Ingest lag, ms: feed (received_at - event_time), put (arrival to ack)",
+                   [_ingest_metric(name, statistic=p)
+                    for name in (IngestMetric.LAG, IngestMetric.PUT_LAG)
+                    for p in ("p50", "p99")]))
+        self.operations.add_widgets(
             _graph("Stream: records in, consumer iterator age",
                    [stream.metric_incoming_records(period=MINUTE, statistic="Sum")],
                    right=[stream.metric_get_records_iterator_age_milliseconds(
@@ -156,11 +181,11 @@ class Monitoring(Construct):
                                        consumer.metric_errors(period=MINUTE)],
                    right=[consumer.metric_duration(period=MINUTE, statistic="p99")]))
         self.operations.add_widgets(
-            _graph("Consumer: records and latency",
-                   [_consumer_metric(ConsumerMetric.RECORDS_IN),
-                    _consumer_metric(ConsumerMetric.ITEMS_WRITTEN),
-                    _consumer_metric(ConsumerMetric.INVALID_RECORDS),
-                    _consumer_metric(ConsumerMetric.WRITE_FAILURES)],
+            _graph("Consumer: records, events and latency",
+                   [_consumer_metric(name) for name in (
+                       ConsumerMetric.RECORDS_IN, ConsumerMetric.EVENTS_IN,
+                       ConsumerMetric.ITEMS_WRITTEN, ConsumerMetric.INVALID_LINES,
+                       ConsumerMetric.WRITE_FAILURES, ConsumerMetric.RECORDS_FAILED)],
                    right=[_consumer_metric(ConsumerMetric.LATENCY, statistic="p99")]),
             _graph("DynamoDB: throttles and write capacity", [throttles],
                    right=[table.metric_consumed_write_capacity_units(period=MINUTE)]))
@@ -195,14 +220,31 @@ class Monitoring(Construct):
             _graph(f"{symbol} close", [_consumer_metric(
                 ConsumerMetric.CLOSE_PRICE, statistic="Average", symbol=symbol)],
                 width=8, legend=False)
-            for symbol in symbols]
-        if ALL_MARKET_STREAM in streams:  # the whole market: too many symbols to list
+            for symbol in symbols[:MAX_PRICE_GRAPHS]]
+        if ALL_MARKET_STREAM in streams or len(symbols) > MAX_PRICE_GRAPHS:
+            # Too many symbols to list: one search over all of them.
             price_widgets.append(_graph("Every symbol's close (search)", [cw.MathExpression(
                 expression=(f"SEARCH('{{{CONSUMER_NAMESPACE},service,symbol}} "
                             f"MetricName=\"{ConsumerMetric.CLOSE_PRICE}\"', 'Average', 60)"),
                 label="", period=MINUTE)], width=24))
         for start in range(0, len(price_widgets), 3):
             self.prices.add_widgets(*price_widgets[start:start + 3])
+
+    def _backlog_alarm(self, backlog: cw.Metric, floor: int) -> cw.Alarm:
+        """The ingester falls further behind: its backlog rose from each minute to the next for
+        `BACKLOG_GROWING_PERIODS` minutes while above ``floor`` events. A minute without a
+        value (the ingester stopped or restarting) is no evidence of growth: not breaching;
+        IngestNotRunning and NoEventsPut report a silent ingester."""
+        growing = cw.MathExpression(
+            expression=f"IF(DIFF(backlog) > 0 AND backlog > {floor}, 1, 0)",
+            period=MINUTE, label="backlog rose, above the floor",
+            using_metrics={"backlog": backlog})
+        return self._alarm(
+            "IngestBacklogGrowing", growing, 1, periods=BACKLOG_GROWING_PERIODS,
+            comparison=cw.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+            description=f"The ingester's backlog grew for {BACKLOG_GROWING_PERIODS} minutes "
+                        f"running, above {floor:,} events ({BACKLOG_FLOOR_SECONDS} s of the "
+                        "configured streams): Kinesis takes less than the feed brings")
 
     def _api_alarm(self, read_api: lambda_.IFunction) -> cw.Alarm:
         """Viewers get errors: the function failed, was throttled (its reserved concurrency

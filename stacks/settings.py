@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,6 +20,17 @@ from miniticker import (
     check_stream_name,
     stream_name_for,
     symbol_of_stream,
+)
+from miniticker.kinesis_record import MAX_RECORD_BYTES
+
+from .capacity import (
+    LAMBDA_PAYLOAD_BYTES,
+    SHARD_SHARE,
+    ShardCapacity,
+    batch_payload_bytes,
+    estimate_load,
+    largest_batch_size,
+    shards_needed,
 )
 
 #: Context keys, in one place; cdk.json and the README document them.
@@ -36,9 +48,11 @@ FIREHOSE_BUFFER_MB_KEY = "crypto-live:firehose-buffer-mb"
 FIREHOSE_BUFFER_SECONDS_KEY = "crypto-live:firehose-buffer-seconds"
 BATCH_SIZE_KEY = "crypto-live:consumer-batch-size"
 BATCHING_WINDOW_KEY = "crypto-live:consumer-batching-window-seconds"
+PARALLELIZATION_FACTOR_KEY = "crypto-live:consumer-parallelization-factor"
 RETRY_ATTEMPTS_KEY = "crypto-live:consumer-retry-attempts"
 MAX_RECORD_AGE_KEY = "crypto-live:consumer-max-record-age-seconds"
 PRICE_METRICS_KEY = "crypto-live:price-metrics"
+HOT_TABLE_RESOLUTION_KEY = "crypto-live:hot-table-resolution-seconds"
 DATABASE_NAME_KEY = "crypto-live:database-name"
 ETL_SCHEDULE_KEY = "crypto-live:etl-schedule"
 ALARM_EMAIL_KEY = "crypto-live:alarm-email"
@@ -74,14 +88,43 @@ class Settings:
     retention_days: int = 1  # DynamoDB items expire this long after their event
     point_in_time_recovery: bool = True
     stream_mode: str = "provisioned"  # or "on-demand"
-    shard_count: int = 1  # provisioned mode: 1 MB/s in, far above the whole market's rate
+    #: Provisioned mode. One shard carries the whole market of aggregated records within
+    #: `stacks.capacity.SHARD_SHARE` of its limits; a stream list it cannot carry is refused.
+    shard_count: int = 1
     firehose_buffer_mb: int = 16
     firehose_buffer_seconds: int = 300
-    consumer_batch_size: int = 100
-    consumer_batching_window_seconds: int = 5
+    # The consumer's event source mapping. Its cost and pace at the whole market are set by how
+    # many invocations there are, not by how many events: each invocation writes a latest item
+    # and a candle for every symbol in its batch, and at the whole market every batch holds
+    # every symbol. So batches should be large and few, within what one invocation can take:
+    #: Records a batch, at most. A record holds up to `MAX_RECORD_BYTES` of lines, so the
+    #: worst-case event is 150 x 25,000 x 4/3 = 5,000,000 bytes in base64: within Lambda's
+    #: 6 MB invocation payload, with room for the event's JSON around each record (the largest
+    #: allowed is `stacks.capacity.largest_batch_size`, 180). At the whole market's planning
+    #: figures (`WHOLE_MARKET_EVENTS_PER_SECOND` lines of `EVENT_LINE_BYTES`, 32 full records a
+    #: second) 150 records are about 4.7 s of market, so the size closes a batch at about the
+    #: time the window would: one invocation every few seconds, each with every symbol once.
+    consumer_batch_size: int = 150
+    #: Seconds the mapping gathers a batch, and batches of one shard processed at once
+    #: (Lambda's 1..10). At the whole market one invocation is CPU-bound, and most of its work
+    #: is per symbol, not per event (botocore's work for a latest item and a candle of every
+    #: symbol in the batch): ``bench/bench_consumer.py`` prints that one invocation of a full
+    #: batch takes about as long as the batch took to gather, so one batch at a time leaves no
+    #: margin. Two batchers a shard, each gathering for up to 10 s, close on the batch size at
+    #: the whole market (each gets half the records): the same invocations a second as one
+    #: batcher with a 5 s window, so the same latest and candle writes (``bench/cost.py``),
+    #: with each invocation given twice the time. At ten symbols the window closes the batches:
+    #: two batchers every 10 s, an invocation about every 5 s, as with one batcher and 5 s.
+    #: Concurrent invocations merging into one candle retry on its version check.
+    consumer_batching_window_seconds: int = 10
+    consumer_parallelization_factor: int = 2
     consumer_retry_attempts: int = 3
     consumer_max_record_age_seconds: int = 3600
     price_metrics: bool = True
+    #: The hot table's event items: 0 keeps every event; N keeps the last event per symbol per
+    #: N seconds (the latest items and the 1-minute candles still see every event). At the
+    #: whole market every-event writes dominate the bill (``bench/cost.py``).
+    hot_table_resolution_seconds: int = 0
     database_name: str = ""  # default crypto_live_<env>: DESIGN's crypto_live_db, per environment
     #: When the Glue job runs (an EventBridge-style cron, UTC): a quarter past every hour, when
     #: Firehose (buffering at most 15 minutes) has flushed the hour before.
@@ -136,7 +179,7 @@ class Settings:
         expiration = context.integer(RAW_EXPIRATION_DAYS_KEY, cls.raw_expiration_days,
                                      transition + 1, 36500, "expiry not after the transition")
         mode = context.choice(STREAM_MODE_KEY, cls.stream_mode, ("provisioned", "on-demand"))
-        return cls(
+        settings = cls(
             env_name=env_name, streams=streams, secret_name=secret_name,
             removal_policy=context.choice(REMOVAL_POLICY_KEY, cls.removal_policy,
                                           ("retain", "destroy")),
@@ -157,6 +200,9 @@ class Settings:
             consumer_batching_window_seconds=context.integer(
                 BATCHING_WINDOW_KEY, cls.consumer_batching_window_seconds, 0, 300,
                 "the batching window is 0..300 seconds"),
+            consumer_parallelization_factor=context.integer(
+                PARALLELIZATION_FACTOR_KEY, cls.consumer_parallelization_factor, 1, 10,
+                "Lambda processes 1..10 batches of a shard at once"),
             consumer_retry_attempts=context.integer(
                 RETRY_ATTEMPTS_KEY, cls.consumer_retry_attempts, 0, 10_000,
                 "retries are 0..10,000"),
@@ -164,6 +210,9 @@ class Settings:
                 MAX_RECORD_AGE_KEY, cls.consumer_max_record_age_seconds, 60, 604_800,
                 "a record age limit is 60..604,800 seconds"),
             price_metrics=context.boolean(PRICE_METRICS_KEY, cls.price_metrics),
+            hot_table_resolution_seconds=context.integer(
+                HOT_TABLE_RESOLUTION_KEY, cls.hot_table_resolution_seconds, 0, 3600,
+                "0 keeps every event; otherwise seconds, at most an hour"),
             database_name=context.text(DATABASE_NAME_KEY, default_database_name(env_name),
                                        _DATABASE_NAME, "lower-case letters, digits and '_'"),
             etl_schedule=context.text(ETL_SCHEDULE_KEY, cls.etl_schedule, _SCHEDULE,
@@ -177,6 +226,40 @@ class Settings:
                 "at least one, or the API is always throttled; at most Lambda's default "
                 "account quota"),
         )
+        check_capacity(settings)
+        return settings
+
+
+def check_capacity(settings: Settings) -> None:
+    """Refuse settings that cannot carry the configured stream list (`stacks.capacity`).
+
+    On-demand streams are not checked: they scale their write capacity with the traffic (a new
+    one takes 4 MB/s and 4,000 records a second, and grows to double its previous peak).
+    """
+    payload = batch_payload_bytes(settings.consumer_batch_size)
+    if payload > LAMBDA_PAYLOAD_BYTES:
+        raise SettingsError(
+            f"{BATCH_SIZE_KEY}={settings.consumer_batch_size}: a batch of records of up to "
+            f"{MAX_RECORD_BYTES:,} bytes makes a Lambda event of up to {payload:,} bytes "
+            f"(base64), above Lambda's {LAMBDA_PAYLOAD_BYTES:,}-byte invocation payload: set "
+            f"{BATCH_SIZE_KEY} to at most {largest_batch_size()}")
+    if settings.stream_mode == "on-demand":
+        return
+    load = estimate_load(settings.streams)
+    needed = shards_needed(load)
+    if needed <= settings.shard_count:
+        return
+    capacity = ShardCapacity.of(settings.shard_count)
+    bytes_short = load.bytes > capacity.bytes
+    carried, wanted, unit = ((capacity.bytes, load.bytes, "bytes/s") if bytes_short
+                             else (capacity.records, load.records, "records/s"))
+    what = "bytes/s of records" if bytes_short else unit
+    shards = f"{settings.shard_count} shard{'s' if settings.shard_count != 1 else ''}"
+    raise SettingsError(
+        f"{SHARD_COUNT_KEY}={settings.shard_count} carries {carried:,} {what} "
+        f"({SHARD_SHARE * 100:.0f} % of {shards}); {STREAMS_KEY} ({load.description}) needs "
+        f"about {wanted:,} {unit}: set {SHARD_COUNT_KEY} to at least {needed}, or "
+        f"{STREAM_MODE_KEY} to on-demand")
 
 
 def default_secret_name(env_name: str) -> str:
@@ -261,7 +344,7 @@ def _streams(value: Any) -> tuple[str, ...]:
             streams.append(check_stream_name(name))
         except ValueError as error:
             raise SettingsError(f"{STREAMS_KEY}: {error}") from None
-    duplicates = sorted({s for s in streams if streams.count(s) > 1})
+    duplicates = sorted(s for s, n in Counter(streams).items() if n > 1)
     if duplicates:
         raise SettingsError(f"{STREAMS_KEY}: listed more than once: {duplicates}")
     return tuple(streams)

@@ -21,8 +21,9 @@ LOG_RETENTION = logs.RetentionDays.ONE_MONTH
 class TickerStream(Construct):
     """An encrypted stream (one day's retention), and Firehose from it into ``raw/``.
 
-    Firehose takes the records as they are: each is one JSON line ending in a newline, so the
-    objects are JSON lines without a transform. Failed deliveries land under ``raw-errors/``.
+    Firehose takes the records as they are: each is one or more JSON lines, each ending in a
+    newline (`miniticker.kinesis_record`), so the objects are JSON lines without a transform.
+    Failed deliveries land under ``raw-errors/``.
     """
 
     def __init__(

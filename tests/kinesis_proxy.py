@@ -1,14 +1,9 @@
 """A loopback HTTP proxy in front of moto's Kinesis that injects PutRecords faults on demand.
 
-The ingester's sink speaks HTTP to whatever endpoint it is given; this proxy sits there and
-forwards every request to moto, except that it can fail as a whole (an outage), hang, answer
-garbage, or throttle a share of the records of a PutRecords call, forwarding only the others,
-as Kinesis does on a partial failure. moto does not check signatures, so the proxy may rewrite
-a request's body.
-
-It can also stand where a client meets the network: behind TLS (``tls``, an SSL server
-context), as Kinesis's real endpoint is, or as an HTTP forward proxy, which receives absolute
-request targets (``targets`` records every target it was sent).
+The ingester's boto3 client is pointed at the proxy (``endpoint_url``); the proxy forwards
+every request to moto, except that it can fail a PutRecords call as a whole (an outage), hang
+it, answer garbage, or throttle a share of its records, forwarding only the others, as Kinesis
+does on a partial failure. moto does not check signatures, so the proxy may rewrite a body.
 """
 
 from __future__ import annotations
@@ -16,7 +11,6 @@ from __future__ import annotations
 import base64
 import http.client
 import json
-import ssl
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
@@ -28,28 +22,25 @@ THROTTLED = {"ErrorCode": "ProvisionedThroughputExceededException",
 
 
 class KinesisProxy:
-    def __init__(self, upstream: str, *, tls: ssl.SSLContext | None = None) -> None:
+    def __init__(self, upstream: str) -> None:
         self.upstream = urlsplit(upstream).netloc
-        self.targets: list[str] = []  # each request's target, as the client sent it
         self.down = False  # answer 500 InternalFailure to every PutRecords
         self.garbage = False  # answer 200 with a body that is not PutRecords' answer
         self.fail_every = 0  # throttle every n-th record of a PutRecords call (0: none)
         self.failing_calls = 0  # how many more calls throttle records that way
         self.blocked = threading.Event()  # cleared: PutRecords hangs until set
         self.blocked.set()
-        self.calls = 0  # PutRecords calls seen
+        self.requests = 0  # PutRecords requests received, hung ones included
+        self.calls = 0  # PutRecords calls answered or forwarded
         self.records_seen: list[list[dict[str, str]]] = []  # each call's records, as sent
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self._server.daemon_threads = True
-        self._scheme = "https" if tls else "http"
-        if tls:
-            self._server.socket = tls.wrap_socket(self._server.socket, server_side=True)
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
     @property
     def url(self) -> str:
         host, port = self._server.server_address[:2]
-        return f"{self._scheme}://{host!s}:{port}"
+        return f"http://{host!s}:{port}"
 
     def __enter__(self) -> KinesisProxy:
         self._thread.start()
@@ -73,6 +64,7 @@ class KinesisProxy:
             connection.close()
 
     def put_records(self, path: str, headers: dict[str, str], body: bytes) -> tuple[int, bytes]:
+        self.requests += 1
         self.blocked.wait()
         self.calls += 1
         request = json.loads(body)
@@ -107,15 +99,13 @@ class KinesisProxy:
             disable_nagle_algorithm = True  # headers and body at once: no 40 ms ACK stalls
 
             def do_POST(self) -> None:
-                proxy.targets.append(self.path)
-                path = urlsplit(self.path).path or "/"  # a forward proxy's target is a URL
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
                 headers = {k: v for k, v in self.headers.items()
                            if k.lower() not in ("host", "content-length", "connection")}
                 if self.headers.get("X-Amz-Target", "").endswith(".PutRecords"):
-                    status, answer = proxy.put_records(path, headers, body)
+                    status, answer = proxy.put_records(self.path, headers, body)
                 else:
-                    status, answer = proxy.forward("POST", path, headers, body)
+                    status, answer = proxy.forward("POST", self.path, headers, body)
                 self.send_response(status)
                 self.send_header("Content-Type", "application/x-amz-json-1.1")
                 self.send_header("Content-Length", str(len(answer)))

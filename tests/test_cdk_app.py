@@ -17,7 +17,23 @@ from aws_cdk.assertions import Match, Template
 
 import stacks.settings as settings_module
 from app import build
-from miniticker import POPULAR_SYMBOLS
+from miniticker import ALL_MARKET_STREAM, POPULAR_SYMBOLS
+from miniticker.kinesis_record import (
+    EVENT_LINE_BYTES,
+    MAX_RECORD_BYTES,
+    SHARD_BYTES_PER_SECOND,
+    WHOLE_MARKET_EVENTS_PER_SECOND,
+)
+from stacks.capacity import (
+    LAMBDA_PAYLOAD_BYTES,
+    SHARD_SHARE,
+    ShardCapacity,
+    StreamLoad,
+    batch_payload_bytes,
+    estimate_load,
+    largest_batch_size,
+    shards_needed,
+)
 from stacks.settings import Settings, SettingsError
 
 REPO = Path(__file__).resolve().parents[1]
@@ -146,3 +162,99 @@ def test_the_readme_documents_every_context_key_with_its_default():
         default = defaults[key.removeprefix("crypto-live:").replace("-", "_")]
         shown = str(default).lower() if isinstance(default, bool) else str(default)
         assert documented.strip() == f"`{shown}`", key
+
+
+def single_symbol_streams(count: int) -> list[str]:
+    return [f"s{index}usdt@miniTicker" for index in range(count)]
+
+
+def shard_count(template: Template) -> int:
+    (stream,) = template.find_resources("AWS::Kinesis::Stream").values()
+    return int(stream["Properties"]["ShardCount"])
+
+
+@pytest.mark.parametrize("streams", [None, [ALL_MARKET_STREAM],
+                                     ["btcusdt@miniTicker", ALL_MARKET_STREAM]],
+                         ids=["ten-symbols", "whole-market", "whole-market-and-a-symbol"])
+def test_one_shard_carries_ten_symbols_and_the_whole_market(streams: list[str] | None):
+    _, template = synth(**({"streams": streams} if streams else {}))
+    assert shard_count(template) == 1
+
+
+def test_a_stream_list_one_shard_cannot_carry_is_refused_with_the_figures():
+    with pytest.raises(SettingsError) as caught:
+        synth(streams=single_symbol_streams(3_000))
+    capacity = ShardCapacity.of(1)
+    needed = 3_000 * EVENT_LINE_BYTES  # one event a second each
+    assert str(caught.value) == (
+        f"crypto-live:shard-count=1 carries {capacity.bytes:,} bytes/s of records (80 % of 1 "
+        f"shard); crypto-live:streams (3,000 single-symbol streams) needs about {needed:,} "
+        "bytes/s: set crypto-live:shard-count to at least 2, or crypto-live:stream-mode to "
+        "on-demand")
+    assert capacity.bytes == int(SHARD_BYTES_PER_SECOND * SHARD_SHARE) < needed
+
+
+def settings_of(**context: Any) -> Settings:
+    """The settings alone (what the refusal checks), without defining any resource."""
+    return Settings.from_context(cdk.App(context={
+        f"crypto-live:{k.replace('_', '-')}": v for k, v in context.items()}).node)
+
+
+def test_enough_shards_or_on_demand_carry_the_same_list():
+    streams = single_symbol_streams(3_000)
+    assert settings_of(streams=streams, shard_count=4).shard_count == 4
+    assert settings_of(streams=streams, shard_count="2").shard_count == 2
+    assert settings_of(streams=streams, stream_mode="on-demand").stream_mode == "on-demand"
+    with pytest.raises(SettingsError, match=r"crypto-live:shard-count=3 carries .* of 3 shards\)"):
+        settings_of(streams=single_symbol_streams(8_000), shard_count=3)
+
+
+def test_the_list_with_enough_shards_synthesizes():
+    _, template = synth(streams=single_symbol_streams(3_000), shard_count=4)
+    assert shard_count(template) == 4
+    assert len(secret_streams(template)) == 3_000
+
+
+def test_the_records_a_second_are_checked_too():
+    """A shard's record limit binds when records are small: the estimate never counts fewer
+    records than the ingester's sends a second, nor more than the events."""
+    load = estimate_load(single_symbol_streams(10))
+    assert (load.events, load.bytes, load.records) == (10, 10 * EVENT_LINE_BYTES, 10)
+    market = estimate_load([ALL_MARKET_STREAM, "btcusdt@miniTicker"])
+    assert market.events == WHOLE_MARKET_EVENTS_PER_SECOND  # the symbol is in the market
+    assert market.records == -(-market.bytes // MAX_RECORD_BYTES)
+    assert shards_needed(market) == 1
+    crowded = StreamLoad("records", 900, 900 * EVENT_LINE_BYTES, 900)
+    assert shards_needed(crowded) == 2  # 900 records/s > 80 % of 1,000
+
+
+@pytest.mark.parametrize("batch_size", [largest_batch_size() + 1, 10_000])
+def test_a_batch_size_beyond_lambdas_payload_is_refused(batch_size: int):
+    with pytest.raises(SettingsError) as caught:
+        settings_of(consumer_batch_size=batch_size)
+    message = str(caught.value)
+    assert message.startswith(f"crypto-live:consumer-batch-size={batch_size}: ")
+    assert f"{batch_payload_bytes(batch_size):,} bytes" in message
+    assert f"at most {largest_batch_size()}" in message
+    assert batch_payload_bytes(largest_batch_size()) <= LAMBDA_PAYLOAD_BYTES
+    assert batch_payload_bytes(largest_batch_size() + 1) > LAMBDA_PAYLOAD_BYTES
+    assert settings_of(consumer_batch_size=largest_batch_size()).consumer_batch_size == (
+        largest_batch_size())
+
+
+def test_the_default_batch_fits_lambdas_payload():
+    assert batch_payload_bytes(Settings.consumer_batch_size) <= LAMBDA_PAYLOAD_BYTES
+
+
+def test_a_load_over_the_record_limit_is_refused_naming_records(
+        monkeypatch: pytest.MonkeyPatch):
+    """The record limit binds only for loads of small records (none of the estimates of real
+    stream lists today); its refusal names records, not bytes."""
+    monkeypatch.setattr(settings_module, "estimate_load", lambda streams: StreamLoad(
+        "small records", 900, 900 * EVENT_LINE_BYTES, 900))
+    with pytest.raises(SettingsError) as caught:
+        settings_of()
+    assert str(caught.value) == (
+        "crypto-live:shard-count=1 carries 800 records/s (80 % of 1 shard); crypto-live:streams "
+        "(small records) needs about 900 records/s: set crypto-live:shard-count to at least 2, "
+        "or crypto-live:stream-mode to on-demand")

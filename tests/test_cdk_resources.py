@@ -13,10 +13,14 @@ import pytest
 from aws_cdk.assertions import Match, Template
 
 from app import build
+from ingest.observability import MetricName as IngestMetric
 from lambdas.api.observability import MetricName as ApiMetric
+from lambdas.consumer import settings as consumer_settings
+from lambdas.consumer.observability import MetricName as ConsumerMetric
 from miniticker import FIELDS, POPULAR_SYMBOLS, layout
+from miniticker.kinesis_record import WHOLE_MARKET_EVENTS_PER_SECOND
 from stacks import monitoring
-from stacks.settings import SettingsError
+from stacks.settings import Settings, SettingsError
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -142,18 +146,24 @@ def test_the_consumer_function_and_its_event_source_mapping(template: Template):
     assert properties["Architectures"] == ["arm64"]
     assert properties["TracingConfig"] == {"Mode": "Active"}
     variables = properties["Environment"]["Variables"]
-    assert "Prices" in str(variables["TABLE_NAME"])  # a reference to the table's name
-    assert (variables["RETENTION_DAYS"], variables["PRICE_METRICS"],
-            variables["POWERTOOLS_SERVICE_NAME"], variables["POWERTOOLS_METRICS_NAMESPACE"]) == (
-        "1", "true", "consumer", "CryptoLive")
+    assert "Prices" in str(variables[consumer_settings.TABLE_NAME])  # a reference to the table
+    # Everything else is what the consumer's own settings module makes of the defaults.
+    expected = consumer_settings.environment("table", Settings.retention_days,
+                                             Settings.price_metrics,
+                                             Settings.hot_table_resolution_seconds)
+    del expected[consumer_settings.TABLE_NAME]
+    assert {k: v for k, v in variables.items() if k != consumer_settings.TABLE_NAME} == expected
+    assert consumer_settings.load({**variables, consumer_settings.TABLE_NAME: "t"}) == (
+        "t", 1, True, 0)
     (layer,) = properties["Layers"]
     parameters = template.to_json()["Parameters"]
     (name,) = [k for k in parameters if k in str(layer)]
     assert parameters[name]["Default"] == "/aws/service/powertools/python/arm64/python3.14/3.37.0"
 
     mapping = only(template, "AWS::Lambda::EventSourceMapping")["Properties"]
-    assert mapping["BatchSize"] == 100
+    assert mapping["BatchSize"] == 150
     assert mapping["MaximumBatchingWindowInSeconds"] == 5
+    assert mapping["ParallelizationFactor"] == 1
     assert mapping["BisectBatchOnFunctionError"] is True
     assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
     assert mapping["MaximumRetryAttempts"] == 3
@@ -162,6 +172,18 @@ def test_the_consumer_function_and_its_event_source_mapping(template: Template):
     assert "OnFailure" in mapping["DestinationConfig"]
     queue = only(template, "AWS::SQS::Queue")["Properties"]
     assert queue["SqsManagedSseEnabled"] is True
+
+
+def test_the_consumer_settings_come_from_context():
+    template = synth(consumer_batch_size=40, consumer_batching_window_seconds=1,
+                     consumer_parallelization_factor=4, hot_table_resolution_seconds=60)
+    mapping = only(template, "AWS::Lambda::EventSourceMapping")["Properties"]
+    assert (mapping["BatchSize"], mapping["MaximumBatchingWindowInSeconds"],
+            mapping["ParallelizationFactor"]) == (40, 1, 4)
+    function = only(template, "AWS::Lambda::Function", Handler="consumer.handler.handler")
+    variables = function["Properties"]["Environment"]["Variables"]
+    assert consumer_settings.load({**variables, consumer_settings.TABLE_NAME: "t"}
+                                  ).resolution_seconds == 60
 
 
 def test_the_consumer_ships_its_package_and_the_contract():
@@ -210,6 +232,19 @@ def test_the_consumer_may_only_write_and_batch_get_items_of_its_table(template: 
     ({"raw_expiration_days": 20}, "crypto-live:raw-expiration-days=20"),
     ({"point_in_time_recovery": "yes"}, "neither true nor false"),
     ({"consumer_batch_size": 20_000}, "crypto-live:consumer-batch-size=20000"),
+    ({"consumer_batch_size": 0}, "crypto-live:consumer-batch-size=0: must be 1..10000"),
+    ({"consumer_parallelization_factor": 0},
+     "crypto-live:consumer-parallelization-factor=0: must be 1..10"),
+    ({"consumer_parallelization_factor": 11},
+     "crypto-live:consumer-parallelization-factor=11: must be 1..10"),
+    ({"consumer_parallelization_factor": "two"},
+     "crypto-live:consumer-parallelization-factor='two' is not a whole number"),
+    ({"hot_table_resolution_seconds": -1},
+     "crypto-live:hot-table-resolution-seconds=-1: must be 0..3600"),
+    ({"hot_table_resolution_seconds": 3601},
+     "crypto-live:hot-table-resolution-seconds=3601: must be 0..3600"),
+    ({"hot_table_resolution_seconds": "1m"},
+     "crypto-live:hot-table-resolution-seconds='1m' is not a whole number"),
     ({"database_name": "crypto-live"}, "crypto-live:database-name='crypto-live'"),
     ({"etl_schedule": "hourly"}, "crypto-live:etl-schedule='hourly'"),
 ])
@@ -415,12 +450,14 @@ def test_alarms_cover_the_pipeline_and_notify_the_topic(template: Template):
         "ECS/ContainerInsights", "LessThanThreshold")
     expressions = [p for k, p in by_metric.items() if k.startswith("[")]
     assert any("WriteThrottleEvents" in json.dumps(p) for p in expressions)
+    (backlog,) = [p for p in expressions if IngestMetric.BACKLOG in json.dumps(p)]
+    assert_backlog_alarm(backlog, floor=monitoring.BACKLOG_FLOOR_SECONDS * len(POPULAR_SYMBOLS))
     assert any("TriggeredRules" in json.dumps(p) for p in expressions)  # Glue runs failing
     (api,) = [p for p in expressions if ApiMetric.SERVER_ERRORS in json.dumps(p)]
     assert "Throttles" in json.dumps(api)
     assert "ApiFunction" in json.dumps(api)
     assert api["Threshold"] == monitoring.API_FAILURES_ALARM
-    assert len(alarms) == 9  # eight for the pipeline, one for the read API (web layer on)
+    assert len(alarms) == 10  # nine for the pipeline, one for the read API (web layer on)
     topic = only(template, "AWS::SNS::Topic")["Properties"]
     assert "KmsMasterKeyId" in topic
     key = only(template, "AWS::KMS::Key")["Properties"]
@@ -434,6 +471,29 @@ def test_alarms_cover_the_pipeline_and_notify_the_topic(template: Template):
         "Properties"]["Period"] == 1800
 
 
+def assert_backlog_alarm(alarm: dict[str, Any], *, floor: int) -> None:
+    """IngestBacklogGrowing: the Backlog's maximum a minute rose N minutes running above the
+    floor; a minute without data is not growth."""
+    (expression,) = [m["Expression"] for m in alarm["Metrics"] if "Expression" in m]
+    (metric,) = [m["MetricStat"] for m in alarm["Metrics"] if "MetricStat" in m]
+    assert (metric["Metric"]["MetricName"], metric["Metric"]["Namespace"], metric["Stat"],
+            metric["Period"]) == (IngestMetric.BACKLOG, "CryptoLive", "Maximum", 60)
+    assert expression == f"IF(DIFF(backlog) > 0 AND backlog > {floor}, 1, 0)"
+    assert (alarm["EvaluationPeriods"], alarm["Threshold"], alarm["ComparisonOperator"],
+            alarm["TreatMissingData"]) == (monitoring.BACKLOG_GROWING_PERIODS, 1,
+                                           "GreaterThanOrEqualToThreshold", "notBreaching")
+    assert alarm.get("DatapointsToAlarm", alarm["EvaluationPeriods"]) == alarm[
+        "EvaluationPeriods"]
+
+
+def test_the_backlog_floor_follows_the_stream_list():
+    market = synth(streams=["!miniTicker@arr"])
+    (alarm,) = [a["Properties"] for a in market.find_resources("AWS::CloudWatch::Alarm").values()
+                if IngestMetric.BACKLOG in json.dumps(a["Properties"].get("Metrics"))]
+    assert_backlog_alarm(alarm, floor=monitoring.BACKLOG_FLOOR_SECONDS
+                         * WHOLE_MARKET_EVENTS_PER_SECOND)
+
+
 def test_the_dashboards_chart_every_part_and_every_configured_symbol(template: Template):
     operations = dashboard_body(template, "crypto-live-dev-operations")
     for metric in ("EventsReceived", "EventsPut", "EventsSpilled", "Reconnects", "GapSeconds",
@@ -441,8 +501,22 @@ def test_the_dashboards_chart_every_part_and_every_configured_symbol(template: T
                    "GetRecords.IteratorAgeMilliseconds", "DeliveryToS3.DataFreshness",
                    "DeliveryToS3.Success", "Invocations", "Errors", "Duration", "IteratorAge",
                    "WriteThrottleEvents", "ConsumedWriteCapacityUnits", "TriggeredRules",
-                   "ApproximateNumberOfMessagesVisible", "RecordsIn", "EndToEndLatency"):
+                   "ApproximateNumberOfMessagesVisible", "RecordsIn", "EndToEndLatency",
+                   IngestMetric.RECORDS_PUT, IngestMetric.PUT_FAILURES,
+                   IngestMetric.THROTTLED_RECORDS, IngestMetric.BACKLOG, IngestMetric.PUT_LAG,
+                   ConsumerMetric.EVENTS_IN, ConsumerMetric.INVALID_LINES):
         assert f'\\"{metric}\\"' in operations, metric
+    assert '\\"InvalidRecords\\"' not in operations  # the consumer counts lines now
+    # Throttling, failures and the backlog in one graph; the put lag beside the feed lag.
+    throttling = operations[operations.index("Ingest to Kinesis"):]
+    throttling = throttling[:throttling.index("title")]
+    for metric in (IngestMetric.THROTTLED_RECORDS, IngestMetric.PUT_FAILURES,
+                   IngestMetric.BACKLOG):
+        assert metric in throttling, metric
+    lags = operations[operations.index("Ingest lag"):]
+    lags = lags[:lags.index("title")]
+    for metric in (IngestMetric.LAG, IngestMetric.PUT_LAG):
+        assert lags.count(f'\\"{metric}\\"') == 2, metric  # p50 and p99
     prices = dashboard_body(template, "crypto-live-dev-prices")
     for symbol in POPULAR_SYMBOLS:
         assert f"{symbol} close" in prices
@@ -451,6 +525,10 @@ def test_the_dashboards_chart_every_part_and_every_configured_symbol(template: T
                             "crypto-live-dev-prices")
     assert "BTCUSDT close" in market
     assert "SEARCH(" in market  # the whole market cannot be listed: a search expression
+    many = [f"s{index}usdt@miniTicker" for index in range(monitoring.MAX_PRICE_GRAPHS + 1)]
+    listed = dashboard_body(synth(streams=many), "crypto-live-dev-prices")
+    assert listed.count(" close\\\"") == monitoring.MAX_PRICE_GRAPHS
+    assert "SEARCH(" in listed  # and one search for all of them
 
 
 def test_every_name_an_operator_needs_is_an_output(template: Template):

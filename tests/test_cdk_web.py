@@ -343,7 +343,7 @@ def test_the_context_leaves_the_web_layer_out_or_sizes_the_api():
     assert not without.find_resources("AWS::S3::Bucket", {"Properties": Match.object_like({
         "LoggingConfiguration": Match.object_like({"LogFilePrefix": "web/"})})})
     assert not set(WEB_OUTPUTS) & set(without.to_json()["Outputs"])
-    assert len(without.find_resources("AWS::CloudWatch::Alarm")) == 8  # no read API alarm
+    assert len(without.find_resources("AWS::CloudWatch::Alarm")) == 9  # no read API alarm
     # The rest of the pipeline is still there.
     assert without.find_resources("AWS::Lambda::Function", {
         "Properties": Match.object_like({"Handler": "consumer.handler.handler"})})

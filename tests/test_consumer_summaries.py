@@ -1,5 +1,7 @@
 """The consumer's latest and candle items over moto's DynamoDB: exact, monotone in event time,
-the same whatever the batches' order, splits, repeats and retries, and never lost silently."""
+the same whatever the batches' order, splits, repeats and retries, and never lost silently; and
+at a coarser hot-table resolution, one event item per symbol and bucket while they still count
+every event."""
 
 from __future__ import annotations
 
@@ -13,11 +15,19 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
+from lambdas.api.reads import HotTable
 from lambdas.consumer.summaries import SummaryWriter, candles_of
 from miniticker import MiniTicker
 from miniticker import hot_table as ht
-from tests.consumer_events import event_for, generated, sequence_number
-from tests.test_consumer import invoke, load_handler, scan_all
+from tests.consumer_events import event_for, generated, packed_event, sequence_number
+from tests.test_consumer import (
+    emf_documents,
+    expected_item,
+    invoke,
+    load_handler,
+    scan,
+    scan_all,
+)
 
 MINUTE = 60_000
 
@@ -223,3 +233,46 @@ def test_candles_of_a_batch():
         assert symbol == "BTCUSDT"
         assert start % MINUTE == 0
         assert start <= candle.first_event_time <= candle.last_event_time < start + MINUTE
+
+
+def test_at_resolution_five_one_item_per_symbol_per_bucket_holds_its_newest_event(
+    monkeypatch: pytest.MonkeyPatch, dynamodb: Any, table: str,
+    capsys: pytest.CaptureFixture[str]
+):
+    module = load_handler(monkeypatch, table, HOT_TABLE_RESOLUTION_SECONDS="5")
+    records = generated(120, symbols=["BTCUSDT", "ETHUSDT", "SOLUSDT"])  # ~40 s of market
+    bucket = 5_000
+    # Two batches in shard order, the cut in the middle of a bucket, the first one out of
+    # event order within itself (the newest of a bucket still wins).
+    cut = next(i for i, r in enumerate(records) if r.event_time % bucket > bucket // 2
+               and i > 40)
+    assert records[cut - 1].event_time // bucket == records[cut].event_time // bucket
+    first, second = list(reversed(records[:cut])), records[cut:]
+    capsys.readouterr()
+    for batch in (first, second):
+        assert invoke(module, packed_event(batch, limit=1_500)) == {"batchItemFailures": []}
+    newest: dict[tuple[str, int], MiniTicker] = {}
+    for r in records:
+        key = (r.symbol, r.event_time // bucket)
+        if key not in newest or r.event_time > newest[key].event_time:
+            newest[key] = r
+    assert len(newest) < len(records) / 3
+    assert scan(dynamodb, table) == sorted(
+        (expected_item(r, bucket_ms=bucket) for r in newest.values()),
+        key=lambda i: (str(i[ht.PARTITION_KEY]), str(i[ht.SORT_KEY])))
+    # The read API plots each item at its event's own time.
+    points, _ = HotTable(dynamodb, table).points("ETHUSDT", records[0].event_time - bucket)
+    assert points == [{"event_time": r.event_time, "close_price": r.close_price}
+                      for r in sorted(newest.values(), key=lambda r: r.event_time)
+                      if r.symbol == "ETHUSDT"]
+    # Latest items and candles still count every event.
+    latest, candles = derived(dynamodb, table)
+    assert candle_values(candles) == expected_candles(records)
+    assert {s: int(i["event_time"]) for s, i in latest.items()} == {
+        s: max(r.event_time for r in records if r.symbol == s) for s in latest}
+    documents = emf_documents(capsys.readouterr().out)
+    written = sum(d["ItemsWritten"][0] for d in documents if "ItemsWritten" in d)
+    events = sum(d["EventsIn"][0] for d in documents if "EventsIn" in d)
+    per_batch = [len({(r.symbol, r.event_time // bucket) for r in b}) for b in (first, second)]
+    assert sum(per_batch) > len(newest)  # the buckets at the cut were written by both
+    assert (events, written) == (len(records), sum(per_batch))

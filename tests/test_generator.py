@@ -15,14 +15,26 @@ import pytest
 from market_sim import (
     CATALOGUE,
     POPULAR,
+    WHOLE_MARKET,
     MarketDataGenerator,
+    Payload,
     Shape,
     SymbolSpec,
     messages,
     spec_for,
 )
 from market_sim.generator import BUCKET_MS, WINDOW_BUCKETS
-from miniticker import BINANCE_FIELDS, DECIMAL_FIELDS, InvalidMiniTicker, normalize_message
+from market_sim.symbols import QUOTE_DEPTHS, base_assets, whole_market
+from miniticker import (
+    ALL_MARKET_STREAM,
+    BINANCE_FIELDS,
+    DECIMAL_FIELDS,
+    InvalidMiniTicker,
+    normalize_message,
+    to_json_line,
+)
+from miniticker.kinesis_record import EVENT_LINE_BYTES
+from miniticker.validate import check_symbol
 
 REPO = Path(__file__).resolve().parents[1]
 DECIMAL_KEYS = [dict(BINANCE_FIELDS)[f] for f in DECIMAL_FIELDS]
@@ -184,3 +196,59 @@ def test_command_line_rejects_bad_arguments():
                             cwd=REPO, capture_output=True, text=True, check=False)
     assert result.returncode == 2
     assert "upper-case" in result.stderr
+
+
+# --- the whole market ------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def whole_market_ticks() -> list[list[Payload]]:
+    """Five seconds of the whole market (a day of warm-up per symbol first: built once)."""
+    return list(MarketDataGenerator(WHOLE_MARKET, seed=1).ticks(5))
+
+
+def test_the_whole_market_is_binance_sized_valid_and_holds_the_popular_pairs():
+    assert 1_300 <= len(WHOLE_MARKET) <= 1_700
+    assert len(set(WHOLE_MARKET)) == len(WHOLE_MARKET)
+    for symbol in WHOLE_MARKET:
+        check_symbol(symbol, symbol)  # raises on a name the contract refuses
+    assert set(POPULAR) <= set(WHOLE_MARKET)
+    assert set(CATALOGUE) <= set(WHOLE_MARKET)  # their specs are the catalogue's
+
+
+def test_the_whole_market_is_deterministic_and_pairs_like_binance():
+    bases = base_assets()
+    assert whole_market(bases, QUOTE_DEPTHS) == WHOLE_MARKET
+    usdt = [s for s in WHOLE_MARKET if s.endswith("USDT")]
+    # USDT quotes every base (but itself); each other quote asset quotes fewer bases.
+    assert {s[: -len("USDT")] for s in usdt} == set(bases) - {"USDT"}
+    for quote, _ in QUOTE_DEPTHS:
+        if quote != "USDT":
+            assert 0 < sum(s.endswith(quote) for s in WHOLE_MARKET) < len(usdt), quote
+    # Two quote assets pair one way only, the way Binance lists them.
+    assert {"ETHBTC", "BNBBTC", "BNBETH", "USDCUSDT", "EURUSDT", "USDTTRY"} <= set(WHOLE_MARKET)
+    assert not {"BTCETH", "USDTUSDC", "USDTEUR", "TRYUSDT", "USDCBTC"} & set(WHOLE_MARKET)
+
+
+def test_a_base_asset_listed_twice_is_refused(tmp_path: Path):
+    listing = tmp_path / "bases.txt"
+    listing.write_text("# comment\nBTC ETH\nSOL ETH  # again\n")
+    with pytest.raises(ValueError, match="lists ETH more than once"):
+        base_assets(listing)
+    listing.write_text("BTC ETH # ETH SOL\nSOL\n")
+    assert base_assets(listing) == ("BTC", "ETH", "SOL")
+
+
+def test_whole_market_frames_pass_the_contract_and_lines_fit_the_sizing_figure(
+        whole_market_ticks: list[list[Payload]]):
+    lines = []
+    for tick in whole_market_ticks:
+        # Received a moment after the event, as the ingester stamps it: a 13-digit epoch ms.
+        result = normalize_message({"stream": ALL_MARKET_STREAM, "data": tick},
+                                   received_at=tick[-1]["E"] + 5)
+        assert result.rejected == []
+        assert len(result.records) == len(tick)
+        lines += [to_json_line(record) for record in result.records]
+    # Most symbols trade every second, not all (a spec's activity).
+    assert 0.5 * len(WHOLE_MARKET) < len(lines) / len(whole_market_ticks) < len(WHOLE_MARKET)
+    # The sizing figure the stream is planned by holds for the lines the ingester writes.
+    assert sum(map(len, lines)) / len(lines) <= EVENT_LINE_BYTES

@@ -89,3 +89,14 @@ def test_the_filter_memory_is_bounded_per_symbol():
     assert list(duplicates._recent["BTCUSDT"]) == [r.event_time for r in records[-3:]]
     assert duplicates.fresh(records[-3:]) == []
     assert duplicates.fresh(records[:1]) == records[:1]  # long forgotten: not an overlap
+
+
+@pytest.mark.parametrize("bad", [b"\xff", b"\xed\xa0\x80", b"\xc3"])  # invalid, surrogate, torn
+def test_a_frame_that_is_not_utf8_is_set_aside(bad: bytes):
+    # The connection skips websocket-client's (pure Python) UTF-8 check; the parser's is strict.
+    good = json.dumps(combined(payload())).encode()
+    frame = parse_frame(good.replace(b'"BTCUSDT"', b'"BTC' + bad + b'USDT"', 1), 1)
+    assert frame.kind is FrameKind.INVALID_JSON
+    assert not frame.records
+    assert "utf-8" in frame.rejected[0].reason
+    assert parse_frame(good, 1).kind is FrameKind.DATA

@@ -18,9 +18,9 @@ def metrics(seed: int = 1) -> IngestMetrics:
 
 
 def emf_of(capsys: pytest.CaptureFixture[str]) -> dict[str, list[float]]:
-    """The metrics of one flush (a full lag sample is a document of its own), values as lists."""
+    """The metrics of one flush (a full lag sample ends a document), values as lists."""
     documents = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line]
-    assert 1 <= len(documents) <= 2
+    assert 1 <= len(documents) <= 3
     values: dict[str, list[float]] = {}
     for document in documents:
         for metric in document["_aws"]["CloudWatchMetrics"][0]["Metrics"]:
@@ -35,7 +35,10 @@ def test_counts_reach_the_totals_and_one_emf_document(capsys: pytest.CaptureFixt
     observed = metrics()
     observed.received(3, 1, 40)
     observed.received(5, 0, None)
-    observed.put(7)
+    observed.put(2, 7, [30, 50])
+    observed.put_failed(3, 1, "ProvisionedThroughputExceededException x1, InternalFailure x2")
+    observed.put(3, 9, [70, 80, 90])
+    observed.spilled(5)
     assert observed.totals[MetricName.EVENTS_RECEIVED] == 8
     assert observed.totals[MetricName.DUPLICATES_DROPPED] == 1
     observed.received(2, 2, 10)  # after a read of the totals: still counted once
@@ -43,16 +46,43 @@ def test_counts_reach_the_totals_and_one_emf_document(capsys: pytest.CaptureFixt
     document = emf_of(capsys)
     assert document[MetricName.EVENTS_RECEIVED] == [10]
     assert document[MetricName.DUPLICATES_DROPPED] == [3]
-    assert document[MetricName.EVENTS_PUT] == [7]
+    assert document[MetricName.EVENTS_PUT] == [16]
+    assert document[MetricName.RECORDS_PUT] == [5]
+    assert document[MetricName.PUT_FAILURES] == [3]
+    assert document[MetricName.THROTTLED_RECORDS] == [1]
+    assert document[MetricName.EVENTS_SPILLED] == [5]
     assert document[MetricName.BACKLOG] == [4]
     assert sorted(document[MetricName.LAG]) == [10, 40]
+    assert sorted(document[MetricName.PUT_LAG]) == [30, 50, 70, 80, 90]
     assert observed.totals[MetricName.EVENTS_RECEIVED] == 10
 
     observed.flush(backlog=0)  # a quiet interval publishes zeros, and no lag
     document = emf_of(capsys)
     assert document[MetricName.EVENTS_RECEIVED] == [0]
+    assert document[MetricName.THROTTLED_RECORDS] == [0]
     assert MetricName.LAG not in document
+    assert MetricName.PUT_LAG not in document
     assert observed.totals[MetricName.EVENTS_RECEIVED] == 10
+
+
+def test_every_counter_is_in_the_totals_from_the_start():
+    totals = metrics().totals
+    for name in (MetricName.EVENTS_PUT, MetricName.RECORDS_PUT, MetricName.PUT_FAILURES,
+                 MetricName.THROTTLED_RECORDS, MetricName.EVENTS_SPILLED):
+        assert totals[name] == 0
+
+
+def test_both_full_lag_samples_and_the_counters_are_published(
+    capsys: pytest.CaptureFixture[str]
+):
+    observed = metrics()
+    for lag in range(3 * LAG_SAMPLE):
+        observed.received(1, 0, lag)
+    observed.put(3 * LAG_SAMPLE, 3 * LAG_SAMPLE, range(3 * LAG_SAMPLE))
+    observed.flush(backlog=0)
+    document = emf_of(capsys)  # each metric in one document only
+    assert len(document[MetricName.LAG]) == len(document[MetricName.PUT_LAG]) == LAG_SAMPLE
+    assert document[MetricName.RECORDS_PUT] == [3 * LAG_SAMPLE]
 
 
 def test_the_lag_sample_is_bounded_and_fair(capsys: pytest.CaptureFixture[str]):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -16,12 +17,14 @@ import boto3
 import pytest
 
 from ingest.kinesis_sink import CLIENT_CONFIG
+from ingest.packing import PARTITION_KEY_CHARS
 from market_sim import MarketDataGenerator
 from market_sim.server import BinanceServer
 from miniticker import parse_json_line
+from miniticker.kinesis_record import MAX_RECORD_BYTES
 from tests.conftest import FAKE_CREDENTIALS
 from tests.exact import assert_exactly_what_was_sent
-from tests.kinesis import create_stream, read_all
+from tests.kinesis import create_stream, read_all, read_lines, read_shards
 from tests.loopback import free_port
 from tests.waiting import wait_for
 
@@ -86,18 +89,22 @@ def settings(tmp_path: Path, server: BinanceServer, stream: str, endpoint: str,
 
 
 def stored_records(kinesis: Any, stream: str) -> list[Any]:
+    """Every event in the stream; each record whole lines within the bound, its key the
+    ingester's fixed-width counter."""
     stored = read_all(kinesis, stream)
-    records = [parse_json_line(data) for _, data in stored]
-    assert [key for key, _ in stored] == [r.symbol for r in records]  # partition key = symbol
-    return records
+    for key, data in stored:
+        assert len(key) == PARTITION_KEY_CHARS
+        assert data.endswith(b"\n")
+        assert len(data) + len(key) <= MAX_RECORD_BYTES
+    return [parse_json_line(line) for line in read_lines(kinesis, stream)]
 
 
 def quiesce(server: BinanceServer, kinesis: Any, stream: str) -> None:
     """Stop the market and wait until the stream stops growing."""
     server.halt()
     count = -1
-    while count != len(read_all(kinesis, stream)):
-        count = len(read_all(kinesis, stream))
+    while count != len(read_lines(kinesis, stream)):
+        count = len(read_lines(kinesis, stream))
         time.sleep(1.0)
 
 
@@ -120,6 +127,9 @@ def test_every_event_reaches_kinesis_once_through_faults(
     assert_exactly_what_was_sent(stored_records(kinesis, stream), server)
     totals = ingester.log("ingest stopped")["totals"]
     assert totals["EventsPut"] == len({(e.symbol, e.event_time) for e in server.sent})
+    shards = read_shards(kinesis, stream)
+    assert totals["RecordsPut"] == sum(map(len, shards.values())) < totals["EventsPut"]
+    assert all(shards.values())  # the keys spread the records over both shards
     assert totals["DuplicatesDropped"] > 0  # each symbol came twice: alone and in the array
     assert totals["MalformedFrames"] == 2
     assert totals["Reconnects"] == 1
@@ -128,6 +138,7 @@ def test_every_event_reaches_kinesis_once_through_faults(
     assert emf
     assert sum(sum(e.get("EventsPut", [0])) for e in emf) == totals["EventsPut"]
     assert any(e.get("LagMilliseconds") for e in emf)
+    assert any(e.get("PutLagMilliseconds") for e in emf)
     assert ingester.log("ingest stopped")["left_in_spool"] == 0
 
     health = json.loads((tmp_path / "heartbeat").read_text())
@@ -172,7 +183,7 @@ def test_sigterm_while_kinesis_is_down_keeps_the_spool_for_the_next_run(
 
     # Kinesis is back: the next run replays the spool before anything else.
     again = Ingester(tmp_path, settings(tmp_path, server, stream, aws))
-    wait_for(lambda: len(read_all(kinesis, stream)) >= left)
+    wait_for(lambda: len(read_lines(kinesis, stream)) >= left)
     assert again.stop() == 0
     assert_exactly_what_was_sent(stored_records(kinesis, stream), server)
     assert not list((tmp_path / "spool").glob("*.spool"))
@@ -215,4 +226,6 @@ def test_the_health_check_fails_without_a_fresh_heartbeat(tmp_path: Path):
     stale = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True,
                            check=False)
     assert stale.returncode == 1
-    assert "60 s old" in stale.stderr
+    age = re.search(r"heartbeat (\d+) s old", stale.stderr)  # 60 s, and a slow start's time
+    assert age is not None, stale.stderr
+    assert int(age.group(1)) >= 60

@@ -2,8 +2,8 @@
 
 Numbers go to DynamoDB as the exact decimal strings Binance sent (``{"N": "67432.15000000"}``):
 DynamoDB stores numbers as decimals and boto3 reads them back as ``Decimal``, so no float ever
-touches a price. The item is a function of the record alone (no write time), so writing a
-record twice leaves the same item: retries are idempotent.
+touches a price. The item is a function of the record (and the table's resolution) alone, no
+write time, so writing a record twice leaves the same item: retries are idempotent.
 """
 
 from __future__ import annotations
@@ -37,8 +37,13 @@ def item_of(record: MiniTicker, retention_seconds: int) -> Item:
     return item
 
 
-def key_of_record(record: MiniTicker) -> Key:
-    return record.stream_type, record.iso_timestamp  # PARTITION_KEY, SORT_KEY
+def event_item(record: MiniTicker, key: Key, retention_seconds: int) -> Item:
+    """``record``'s item under ``key``, its `miniticker.hot_table.event_item_key` at the table's
+    resolution: at N > 0 the sort key is the N-second bucket's start, while ``event_time`` (what
+    the read API plots) stays the event's own."""
+    item = item_of(record, retention_seconds)
+    item[SORT_KEY] = {"S": key[1]}
+    return item
 
 
 def key_of_item(item: dict[str, Any]) -> Key:

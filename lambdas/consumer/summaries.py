@@ -11,13 +11,17 @@ any subset of records, in any order, delivered any number of times, leaves the s
   twice, by a retry or as a duplicate, is counted once. One read and one write per symbol-minute
   per batch; a lost race (another writer got there first) reads and merges again.
 
-The layout of both families is `miniticker.hot_table`'s.
+The layout of both families is `miniticker.hot_table`'s. The calls of a step (the latest items'
+writes, a round's candle reads, a round's candle writes) are independent and go out together on
+the writer's thread pool when there is one: at the whole market, a batch holds a latest item and
+a candle or two for each of its ~1,500 symbols.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable
+from concurrent.futures import Executor
 from decimal import Decimal
 from typing import Any, NamedTuple
 
@@ -27,6 +31,7 @@ from miniticker import MiniTicker
 from miniticker import hot_table as ht
 
 from .items import Item
+from .writer import call_all
 
 logger = logging.getLogger(__name__)
 
@@ -136,29 +141,41 @@ def candle_of_item(item: dict[str, Any]) -> tuple[Candle, int]:
 
 
 class SummaryWriter:
-    """Writes a batch's latest and candle items; returns what it could not write, and why."""
+    """Writes a batch's latest and candle items; returns what it could not write, and why.
 
-    def __init__(self, client: Any, table_name: str) -> None:
+    ``pool`` (bounded, shared with the event items' writer) runs each step's calls concurrently;
+    None makes them one after the other. Counters change on the caller's thread only.
+    """
+
+    def __init__(self, client: Any, table_name: str, *, pool: Executor | None = None) -> None:
         self.table_name = table_name
         self.requests = 0  # DynamoDB calls made, for metrics and the benchmark
         self.latest_moved = 0  # latest items replaced by a newer event
         self.candles_written = 0
+        self.pool = pool
         self._client = client
 
     def write(self, records: list[MiniTicker], retention_seconds: int,
               seconds_left: Callable[[], float]) -> tuple[dict[str, str], dict[CandleKey, str]]:
         """Returns the symbols whose latest item and the candles that were not written."""
-        latest_failed = {}
-        for symbol, record in newest_per_symbol(records).items():
-            reason = self._put_latest(latest_item(record, retention_seconds))
-            if reason:
-                latest_failed[symbol] = reason
+        newest = newest_per_symbol(records)
+        items = [latest_item(record, retention_seconds) for record in newest.values()]
+        self.requests += len(items)
+        # Queued on the pool first; the candles' calls queue behind them, and the latest items'
+        # outcomes are read once the candles are done.
+        outcomes = call_all(self.pool, self._put_latest, items)
         candles_failed = self._merge_candles(candles_of(records), retention_seconds,
                                              seconds_left)
+        latest_failed = {}
+        for symbol, (moved, reason) in zip(newest, outcomes):
+            self.latest_moved += moved
+            if reason:
+                latest_failed[symbol] = reason
         return latest_failed, candles_failed
 
-    def _put_latest(self, item: Item) -> str:
-        self.requests += 1
+    def _put_latest(self, item: Item) -> tuple[bool, str]:
+        """Whether the item moved forward, and why it was not written ("" when it was, or when
+        the table holds this event or a newer one already)."""
         try:
             self._client.put_item(
                 TableName=self.table_name, Item=item,
@@ -166,13 +183,10 @@ class SummaryWriter:
                 ExpressionAttributeNames={"#t": ht.LATEST_EVENT_TIME},
                 ExpressionAttributeValues={":t": item[ht.LATEST_EVENT_TIME]})
         except ClientError as error:
-            if _code(error) == CONDITION_FAILED:
-                return ""  # the table holds this event or a newer one already
-            return _reason(error)
+            return False, "" if _code(error) == CONDITION_FAILED else _reason(error)
         except BotoCoreError as error:
-            return f"{type(error).__name__}: {error}"
-        self.latest_moved += 1
-        return ""
+            return False, f"{type(error).__name__}: {error}"
+        return True, ""
 
     def _merge_candles(self, candles: dict[CandleKey, Candle], retention_seconds: int,
                        seconds_left: Callable[[], float]) -> dict[CandleKey, str]:
@@ -185,7 +199,7 @@ class SummaryWriter:
             for key in unread:
                 failed[key] = unread[key]
                 del pending[key]
-            raced: dict[CandleKey, Candle] = {}
+            writes: list[tuple[CandleKey, Candle, Item, int]] = []
             for key, batch_candle in pending.items():
                 previous = stored.get(key)
                 version, candle = 0, batch_candle
@@ -194,12 +208,19 @@ class SummaryWriter:
                     candle = old.merged(batch_candle)
                     if candle == old:
                         continue  # every event of the batch is in the candle already
-                reason = self._put_candle(candle_item(candle, version + 1, retention_seconds),
-                                          version)
+                writes.append((key, batch_candle,
+                               candle_item(candle, version + 1, retention_seconds), version))
+            self.requests += len(writes)
+            raced: dict[CandleKey, Candle] = {}
+            outcomes = call_all(self.pool, self._put_candle,
+                                [(item, version) for _, _, item, version in writes])
+            for (key, batch_candle, _, _), reason in zip(writes, outcomes):
                 if reason == CONDITION_FAILED:
                     raced[key] = batch_candle
                 elif reason:
                     failed[key] = reason
+                else:
+                    self.candles_written += 1
             pending = raced
         for key in pending:
             failed[key] = "candle kept changing under this writer, or no time was left"
@@ -208,37 +229,52 @@ class SummaryWriter:
     def _read(self, keys: list[CandleKey]) -> tuple[dict[CandleKey, dict[str, Any]],
                                                     dict[CandleKey, str]]:
         """The stored candle items of ``keys`` (strongly consistent), and keys not read."""
+        stored: dict[CandleKey, dict[str, Any]] = {}
+        unread: dict[CandleKey, str] = {}
+        chunks = [keys[start:start + MAX_KEYS_PER_GET]
+                  for start in range(0, len(keys), MAX_KEYS_PER_GET)]
+        for found, missed, calls in call_all(self.pool, self._read_chunk, chunks):
+            stored.update(found)
+            unread.update(missed)
+            self.requests += calls
+        return stored, unread
+
+    def _read_chunk(self, keys: list[CandleKey]) -> tuple[dict[CandleKey, dict[str, Any]],
+                                                          dict[CandleKey, str], int]:
+        """BatchGetItem of at most `MAX_KEYS_PER_GET` keys (on a pool thread), with its
+        ``UnprocessedKeys`` asked again: what was read, what was not and why, calls made."""
         by_sort_key = {(ht.candle_partition(s), ht.minute_key(t)): (s, t) for s, t in keys}
         stored: dict[CandleKey, dict[str, Any]] = {}
         unread: dict[CandleKey, str] = {}
-        for start in range(0, len(keys), MAX_KEYS_PER_GET):
-            request: dict[str, Any] = {self.table_name: {
-                "Keys": [candle_key(s, t) for s, t in keys[start:start + MAX_KEYS_PER_GET]],
-                "ConsistentRead": True}}
-            for _ in range(MAX_CANDLE_ROUNDS):
-                self.requests += 1
-                try:
-                    response = self._client.batch_get_item(RequestItems=request)
-                except (ClientError, BotoCoreError) as error:
-                    reason = _reason(error) if isinstance(error, ClientError) else str(error)
-                    for key in request[self.table_name]["Keys"]:
-                        unread[by_sort_key[(key[ht.PARTITION_KEY]["S"],
-                                            key[ht.SORT_KEY]["S"])]] = reason
-                    break
-                for item in response.get("Responses", {}).get(self.table_name, []):
-                    stored[by_sort_key[(item[ht.PARTITION_KEY]["S"],
-                                        item[ht.SORT_KEY]["S"])]] = item
-                request = response.get("UnprocessedKeys") or {}
-                if not request:
-                    break
-            else:
+        calls = 0
+        request: dict[str, Any] = {self.table_name: {
+            "Keys": [candle_key(s, t) for s, t in keys], "ConsistentRead": True}}
+        for _ in range(MAX_CANDLE_ROUNDS):
+            calls += 1
+            try:
+                response = self._client.batch_get_item(RequestItems=request)
+            except (ClientError, BotoCoreError) as error:
+                reason = _reason(error) if isinstance(error, ClientError) else str(error)
                 for key in request[self.table_name]["Keys"]:
                     unread[by_sort_key[(key[ht.PARTITION_KEY]["S"],
-                                        key[ht.SORT_KEY]["S"])]] = "keys left unprocessed"
-        return stored, unread
+                                        key[ht.SORT_KEY]["S"])]] = reason
+                break
+            for item in response.get("Responses", {}).get(self.table_name, []):
+                stored[by_sort_key[(item[ht.PARTITION_KEY]["S"],
+                                    item[ht.SORT_KEY]["S"])]] = item
+            request = response.get("UnprocessedKeys") or {}
+            if not request:
+                break
+        else:
+            for key in request[self.table_name]["Keys"]:
+                unread[by_sort_key[(key[ht.PARTITION_KEY]["S"],
+                                    key[ht.SORT_KEY]["S"])]] = "keys left unprocessed"
+        return stored, unread, calls
 
-    def _put_candle(self, item: Item, version: int) -> str:
-        """Write ``item`` if the stored one is still at ``version`` (0: none stored)."""
+    def _put_candle(self, write: tuple[Item, int]) -> str:
+        """Write the item if the stored one is still at the version (0: none stored), on a pool
+        thread; "" when written, `CONDITION_FAILED` when another writer got there first."""
+        item, version = write
         if version:
             condition = {"ConditionExpression": "#v = :v",
                          "ExpressionAttributeNames": {"#v": ht.CANDLE_VERSION},
@@ -246,14 +282,12 @@ class SummaryWriter:
         else:
             condition = {"ConditionExpression": "attribute_not_exists(#k)",
                          "ExpressionAttributeNames": {"#k": ht.PARTITION_KEY}}
-        self.requests += 1
         try:
             self._client.put_item(TableName=self.table_name, Item=item, **condition)
         except ClientError as error:
             return CONDITION_FAILED if _code(error) == CONDITION_FAILED else _reason(error)
         except BotoCoreError as error:
             return f"{type(error).__name__}: {error}"
-        self.candles_written += 1
         return ""
 
 
