@@ -32,6 +32,7 @@ from .capacity import (
     largest_batch_size,
     shards_needed,
 )
+from .stream_config import SECRET_VALUE_BYTES, secret_value
 
 #: Context keys, in one place; cdk.json and the README document them.
 ENV_KEY = "crypto-live:env"
@@ -227,7 +228,19 @@ class Settings:
                 "account quota"),
         )
         check_capacity(settings)
+        check_secret_size(settings.streams)
         return settings
+
+
+def check_secret_size(streams: tuple[str, ...]) -> None:
+    """Refuse a stream list the secret that carries it cannot hold (CDK would only warn, and
+    the deployment fail)."""
+    size = len(secret_value(streams).encode())
+    if size > SECRET_VALUE_BYTES:
+        raise SettingsError(
+            f"{STREAMS_KEY}: {len(streams):,} streams make a secret of {size:,} bytes, above "
+            f"Secrets Manager's {SECRET_VALUE_BYTES:,}: list fewer, or subscribe to "
+            f"{ALL_MARKET_STREAM} (the whole market, one stream)")
 
 
 def check_capacity(settings: Settings) -> None:

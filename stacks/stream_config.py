@@ -11,6 +11,14 @@ from constructs import Construct
 
 from .nag import acknowledge
 
+#: Secrets Manager's limit on a secret's value.
+SECRET_VALUE_BYTES = 65_536
+
+
+def secret_value(streams: Sequence[str]) -> str:
+    """The secret's value for a stream list: ``{"streams": [...]}``, as the ingester reads it."""
+    return json.dumps({"streams": list(streams)})
+
 
 class StreamConfig(Construct):
     """Holds ``{"streams": [...]}``; operators edit it, the ingester reads it at start.
@@ -38,7 +46,7 @@ class StreamConfig(Construct):
             # A stream list is configuration, not a credential: plain text in the template is
             # deliberate, and lets reviewers see the default in `cdk diff`.
             secret_string_value=SecretValue.unsafe_plain_text(
-                json.dumps({"streams": list(streams)})
+                secret_value(streams)
             ),
             removal_policy=removal_policy,
         )

@@ -183,12 +183,12 @@ def test_one_shard_carries_ten_symbols_and_the_whole_market(streams: list[str] |
 
 def test_a_stream_list_one_shard_cannot_carry_is_refused_with_the_figures():
     with pytest.raises(SettingsError) as caught:
-        synth(streams=single_symbol_streams(3_000))
+        synth(streams=single_symbol_streams(2_500))
     capacity = ShardCapacity.of(1)
-    needed = 3_000 * EVENT_LINE_BYTES  # one event a second each
+    needed = 2_500 * EVENT_LINE_BYTES  # one event a second each
     assert str(caught.value) == (
         f"crypto-live:shard-count=1 carries {capacity.bytes:,} bytes/s of records (80 % of 1 "
-        f"shard); crypto-live:streams (3,000 single-symbol streams) needs about {needed:,} "
+        f"shard); crypto-live:streams (2,500 single-symbol streams) needs about {needed:,} "
         "bytes/s: set crypto-live:shard-count to at least 2, or crypto-live:stream-mode to "
         "on-demand")
     assert capacity.bytes == int(SHARD_BYTES_PER_SECOND * SHARD_SHARE) < needed
@@ -201,7 +201,7 @@ def settings_of(**context: Any) -> Settings:
 
 
 def test_enough_shards_or_on_demand_carry_the_same_list():
-    streams = single_symbol_streams(3_000)
+    streams = single_symbol_streams(2_500)
     assert settings_of(streams=streams, shard_count=4).shard_count == 4
     assert settings_of(streams=streams, shard_count="2").shard_count == 2
     assert settings_of(streams=streams, stream_mode="on-demand").stream_mode == "on-demand"
@@ -210,9 +210,15 @@ def test_enough_shards_or_on_demand_carry_the_same_list():
 
 
 def test_the_list_with_enough_shards_synthesizes():
-    _, template = synth(streams=single_symbol_streams(3_000), shard_count=4)
+    _, template = synth(streams=single_symbol_streams(2_500), shard_count=4)
     assert shard_count(template) == 4
-    assert len(secret_streams(template)) == 3_000
+    assert len(secret_streams(template)) == 2_500
+
+
+def test_a_stream_list_the_secret_cannot_hold_is_refused():
+    with pytest.raises(SettingsError, match=r"crypto-live:streams: 3,000 streams make a secret "
+                       r"of [\d,]+ bytes, above Secrets Manager's 65,536"):
+        settings_of(streams=single_symbol_streams(3_000), stream_mode="on-demand")
 
 
 def test_the_records_a_second_are_checked_too():
