@@ -9,6 +9,12 @@ page and the real read API handler (called in process, as the function URL would
 summary (``DIR/summary.json``), the data itself (raw objects, Parquet files, DynamoDB items, the
 events sent) and the report (``DIR/report.html``: the same page, rendered from the run's data).
 After the run the page stays up until Ctrl+C when started from a terminal (``--linger``).
+
+``--market all`` runs the whole market (`market_sim.WHOLE_MARKET`, one ``!miniTicker@arr`` frame a
+tick). Where a stand-in cannot keep up, the run degrades visibly, never silently: the progress
+line shows how far each part is behind the market (the ingester's puts, the consumer's writes,
+in events and in seconds of market), and once the market stops the run drains what is left,
+still printing progress, until every store holds every event or nothing moves any more.
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ import argparse
 import contextlib
 import gzip
 import importlib
+import inspect
 import json
 import math
 import os
@@ -26,23 +33,35 @@ import subprocess
 import sys
 import threading
 import time
-from collections import Counter
+from collections import Counter, deque
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple, TextIO
 
 import pyarrow as pa
 import pyarrow.dataset as ds
 from boto3.dynamodb.types import TypeDeserializer
+from moto import backends as moto_backends
+from moto.dynamodb.models import table as moto_table
+from moto.dynamodb.models.table import Table as MotoTable
 
 from glue_jobs import raw_to_parquet as job
 from lambdas.api.settings import environment as api_environment
 from lambdas.consumer.observability import NAMESPACE
 from lambdas.consumer.settings import environment as consumer_environment
-from market_sim import POPULAR, MarketDataGenerator
-from market_sim.server import BinanceServer
-from miniticker import InvalidMiniTicker, hot_table, layout, stream_name_for
+from market_sim import POPULAR, WHOLE_MARKET, MarketDataGenerator, Payload
+from market_sim.server import BinanceServer, SentEvent
+from miniticker import (
+    ALL_MARKET_STREAM,
+    InvalidMiniTicker,
+    hot_table,
+    layout,
+    normalize_message,
+    stream_name_for,
+)
 from miniticker.validate import check_symbol
 from stacks.settings import local_settings
 
@@ -57,13 +76,73 @@ from .web_server import DEFAULT_PORT, PORT_OPTION, PortBusy, WebServer
 REPO = Path(__file__).resolve().parents[1]
 WEB_ROOT = REPO / "web" / "dist"  # what `make web` builds
 LIVE_URL = "wss://data-stream.binance.vision"
-SETTLE_SECONDS = 2.0
+#: The markets `--market` names: a few popular pairs on a stream each, or the whole market on
+#: the all-market stream.
+MARKETS = {"popular": POPULAR, "all": WHOLE_MARKET}
+#: After the market stops, a part that makes no progress this long with work left stops the run,
+#: named: far longer than one consumer invocation may take (its time limit), so a slow
+#: stand-in is waited for and only a stuck one is reported.
+STALL_SECONDS = 300.0
+#: The market's and the ingester's rates on the progress line are over the last seconds.
+RATE_WINDOW_SECONDS = 5.0
+REPORT_PROGRESS_SECONDS = 10.0
+#: moto's pages of Scan and Query results, bytes (DynamoDB's are 1 MB): see
+#: `_moto_at_market_scale`.
+MOTO_PAGE_BYTES = 64 * 2**20
+#: The ingester's heartbeat (its totals, which the progress line reads) comes with its metrics:
+#: every second keeps the line current.
+INGEST_METRICS_SECONDS = 1
 #: DIR's file of each family of DynamoDB items (miniticker.hot_table).
 ITEM_FILES = {"event": "dynamodb.jsonl", "latest": "dynamodb-latest.jsonl",
               "candle": "dynamodb-candles.jsonl"}
 #: Powertools in the functions called in process: warnings and errors only (their logs go to
 #: DIR/consumer.log and DIR/api.log), no X-Ray daemon to send traces to.
 FUNCTION_ENVIRONMENT = {"POWERTOOLS_LOG_LEVEL": "WARNING", "POWERTOOLS_TRACE_DISABLED": "true"}
+
+
+def _moto_at_market_scale() -> None:
+    """Three of moto's costs that grow with the market, cut in this process (moto's server runs
+    in it), as local.aws cuts its shard reads:
+
+    - a DynamoDB Query gathers and sorts every item of the table to pick out one partition's,
+      so each of the read API's requests (the page's, the report's) costs the size of the whole
+      table; a Query on the table's key reads its partition directly instead, then goes on as
+      moto does (sort, range condition, limit, filter);
+    - a Scan page gathers and sorts every item of the table, then walks up to where the last
+      page ended: exporting the table costs its size times its pages, so its pages are
+      `MOTO_PAGE_BYTES` (the scan the same, in fewer pages);
+    - every request looks its service up by listing moto's package directory (a stat per entry)
+      under the server's lock; the list is read once.
+    """
+    if getattr(MotoTable, "partition_queries", False):
+        return
+    moto_table.RESULT_SIZE_LIMIT = MOTO_PAGE_BYTES
+    modules = frozenset(moto_backends.list_of_moto_modules())
+    moto_backends.list_of_moto_modules = lambda: modules
+    table_query, table_items = MotoTable.query, MotoTable.all_items
+    query_parameters = inspect.signature(table_query)
+    querying = threading.local()  # the partition of the Query running on this thread
+
+    def all_items(self: Any) -> Any:
+        partition = getattr(querying, "partition", None)
+        if partition is None:
+            return table_items(self)
+        return list(self.items.get(partition, {}).values())
+
+    def query(self: Any, hash_key: Any, *args: Any, **kwargs: Any) -> Any:
+        index_name = query_parameters.bind(self, hash_key, *args, **kwargs).arguments.get(
+            "index_name")
+        if index_name or hash_key is None or not self.range_key_attr:
+            return table_query(self, hash_key, *args, **kwargs)
+        querying.partition = hash_key
+        try:
+            return table_query(self, hash_key, *args, **kwargs)
+        finally:
+            querying.partition = None
+
+    MotoTable.all_items = all_items  # type: ignore[method-assign]
+    MotoTable.query = query  # type: ignore[method-assign]
+    MotoTable.partition_queries = True  # type: ignore[attr-defined]
 
 
 class PartFailed(RuntimeError):
@@ -78,8 +157,13 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="make demo", description=__doc__.split("\n")[0])
     parser.add_argument("--duration", type=float, default=60.0,
                         help="seconds of market data (default 60)")
-    parser.add_argument("--symbols", default=",".join(POPULAR),
-                        help="comma-separated symbols (default: ten popular USDT pairs)")
+    market = parser.add_mutually_exclusive_group()
+    market.add_argument("--market", choices=tuple(MARKETS), default="popular",
+                        help=f"popular (the default): {len(POPULAR)} popular USDT pairs, a "
+                             f"stream each; all: the whole market, {len(WHOLE_MARKET):,} "
+                             f"symbols on {ALL_MARKET_STREAM}, one frame a tick")
+    market.add_argument("--symbols",
+                        help="comma-separated symbols, a stream each (instead of --market)")
     parser.add_argument("--speed", type=float, default=1.0,
                         help="events per second per symbol (Binance's pace is 1)")
     parser.add_argument("--source", choices=("synthetic", "binance"), default="synthetic",
@@ -87,6 +171,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--out", type=Path, default=Path("demo-out"),
                         help="where the summary, report and data go (emptied first)")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--hot-table-resolution", type=int, default=0, metavar="SECONDS",
+                        help="the consumer's HOT_TABLE_RESOLUTION_SECONDS: 0 (the default) "
+                             "keeps an event item per event, N one per symbol per N seconds")
+    parser.add_argument("--no-report", dest="report", action="store_false",
+                        help="write no report.html (it asks the read API four questions a "
+                             "symbol: at the whole market, minutes)")
     parser.add_argument(PORT_OPTION, dest="web_port", type=int, default=DEFAULT_PORT,
                         metavar="PORT", help=f"the page's port on 127.0.0.1 (default "
                         f"{DEFAULT_PORT}; 0: any free port)")
@@ -100,14 +190,25 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         parser.error(f"{PORT_OPTION} must be a port number (0 to 65535)")
     if args.linger is not None and not 0 <= args.linger < math.inf:
         parser.error("--linger must be a number of seconds, 0 or more")
-    args.symbols = [s.strip().upper() for s in args.symbols.split(",") if s.strip()]
-    if not args.symbols:
-        parser.error("--symbols names no symbol")
-    for symbol in args.symbols:
-        try:
-            check_symbol(symbol, symbol)
-        except InvalidMiniTicker as error:
-            parser.error(f"--symbols: {error.reason}")
+    if not 0 <= args.hot_table_resolution <= hot_table.MAX_RESOLUTION_SECONDS:
+        parser.error(f"--hot-table-resolution must be 0 to {hot_table.MAX_RESOLUTION_SECONDS} "
+                     f"seconds")
+    if args.symbols is None:
+        args.symbols = list(MARKETS[args.market])
+    else:
+        args.market = None  # the symbols named
+        args.symbols = [s.strip().upper() for s in args.symbols.split(",") if s.strip()]
+        if not args.symbols:
+            parser.error("--symbols names no symbol")
+        for symbol in args.symbols:
+            try:
+                check_symbol(symbol, symbol)
+            except InvalidMiniTicker as error:
+                parser.error(f"--symbols: {error.reason}")
+    # The whole market comes as one array a tick, as Binance sends it; fewer symbols a stream
+    # each (what the default stack subscribes to).
+    args.streams = ((ALL_MARKET_STREAM,) if args.market == "all"
+                    else tuple(stream_name_for(s) for s in args.symbols))
     return args
 
 
@@ -129,7 +230,7 @@ class Demo:
     def __init__(self, args: argparse.Namespace) -> None:
         self.args = args
         self.out: Path = args.out
-        self.settings = local_settings(tuple(stream_name_for(s) for s in args.symbols))
+        self.settings = local_settings(args.streams)
         self.interrupted = False
         self.lingering: threading.Event | None = None  # set once the run is over and serving
         # The functions print their logs and metrics (EMF) as they would in Lambda; in this
@@ -154,6 +255,7 @@ class Demo:
                 stack.callback(signal.signal, number, handler)
             # Before the functions are imported: their loggers keep the sys.stdout they find.
             stack.enter_context(output.installed())
+            _moto_at_market_scale()
             aws = self._part("AWS (moto server)", lambda: LocalAws.start(self.settings))
             stack.callback(aws.stop)
             os.environ.update(aws.environment)
@@ -168,30 +270,51 @@ class Demo:
             ingester = self._start_ingester(aws, url)
             stack.callback(_kill_if_running, ingester)
             drain, poller = self._start_runners(aws)
-            started = time.monotonic()
-            self._progress(started, server, drain, poller, ingester)
-            print("\nstopping: the market, then the ingester (it flushes), then the runners",
-                  file=self.console, flush=True)
+            started = time.time()
+            progress = Progress(started, self.console)
+            self._progress(progress, server, drain, poller, ingester)
+            print("\nstopping: the market, then the ingester (once it has put what it read), "
+                  "then the runners (once they have read the stream)", file=self.console,
+                  flush=True)
+            progress.market_stopped = time.time()
             if server is not None:
-                server.stall(3600)
-                # Frames already sent are still in the socket: let the ingester read them
-                # before it is told to stop reading (loopback takes milliseconds).
-                time.sleep(SETTLE_SECONDS)
-            self._stop_ingester(ingester)
-            for part in (drain, poller):
-                part.stop()
-                part.join(120)
-                if part.is_alive() or part.error:
-                    raise PartFailed(f"{part.name} did not finish: {part.error!r}")
-            glue = self._part("Glue job raw_to_parquet", lambda: self._convert(aws))
+                server.halt()
+            self._finish(progress, server, drain, poller, ingester)
+            with self._timed("the Glue job raw_to_parquet"):
+                glue = self._part("Glue job raw_to_parquet", lambda: self._convert(aws))
             summary = self._summary(aws, server, poller=poller, drain=drain, glue=glue,
-                                    seconds=time.monotonic() - started)
+                                    progress=progress, seconds=time.time() - started)
             # While moto is up: the report is the page over what the API answers now.
-            report = self._part("report", lambda: write_report(self.out, web.api, WEB_ROOT))
+            report: Path | str = "not written (--no-report)"
+            if self.args.report:
+                with self._timed("the report"):
+                    report = self._part("report", lambda: write_report(
+                        self.out, web.api, WEB_ROOT, progress=self._report_progress()))
             print(f"\nsummary: {self.out / 'summary.json'}\nreport:  {report}",
                   file=self.console, flush=True)
             self._linger(web)
         return summary
+
+    @contextlib.contextmanager
+    def _timed(self, what: str) -> Iterator[None]:
+        """After the run, parts that take a while at the whole market say what they do and
+        how long it took."""
+        began = time.monotonic()
+        yield
+        print(f"{what}: {time.monotonic() - began:.1f} s", file=self.console, flush=True)
+
+    def _report_progress(self) -> Callable[[int, int], None]:
+        """A line every `REPORT_PROGRESS_SECONDS` while the report asks the read API (four
+        questions a symbol: minutes at the whole market)."""
+        last = time.monotonic()
+
+        def answered(done: int, total: int) -> None:
+            nonlocal last
+            if time.monotonic() - last >= REPORT_PROGRESS_SECONDS:
+                last = time.monotonic()
+                print(f"the report: {done:,} of the read API's {total:,} answers",
+                      file=self.console, flush=True)
+        return answered
 
     def _interrupt(self, number: int, _frame: Any) -> None:
         if self.lingering is not None:  # the run is over: stop serving
@@ -256,11 +379,18 @@ class Demo:
         if self.args.source == "binance":
             return None, LIVE_URL
         interval_ms = max(1, round(1000 / self.args.speed))
+        began = time.monotonic()
         generator = MarketDataGenerator(self.args.symbols, seed=self.args.seed,
                                         start_ms=int(time.time() * 1000),
                                         interval_ms=interval_ms, jitter_ms=0)
+        streams = self.settings.streams
+        print(f"market: {len(self.args.symbols):,} symbols on "
+              f"{streams[0] if len(streams) == 1 else f'{len(streams):,} streams'}, a tick "
+              f"every {interval_ms / 1000:g} s (their day of history made in "
+              f"{time.monotonic() - began:.1f} s)", file=self.console, flush=True)
         server = self._part("local Binance server", lambda: BinanceServer(
-            generator, tick_seconds=interval_ms / 1000, wait_for_client=True).start())
+            WallClockMarket(generator), tick_seconds=interval_ms / 1000,
+            wait_for_client=True).start())
         return server, server.url
 
     def _start_ingester(self, aws: LocalAws, url: str) -> subprocess.Popen[bytes]:
@@ -270,7 +400,7 @@ class Demo:
                "KINESIS_STREAM_NAME": self.settings.stream_name,
                "SPOOL_DIR": str(self.out / "spool"),
                "HEALTH_FILE": str(self.out / "heartbeat.json"),
-               "METRICS_INTERVAL_SECONDS": "5",
+               "METRICS_INTERVAL_SECONDS": str(INGEST_METRICS_SECONDS),
                "FLUSH_TIMEOUT_SECONDS": "20"}
         with (self.out / "ingest.log").open("ab") as log:
             return subprocess.Popen([sys.executable, "-m", "ingest"], cwd=REPO, env=env,
@@ -278,9 +408,9 @@ class Demo:
 
     def _start_runners(self, aws: LocalAws) -> tuple[FirehoseDrain, EventSourcePoller]:
         settings = self.settings
-        os.environ.update({**consumer_environment(settings.table_name, settings.retention_days,
-                                                  settings.price_metrics),
-                           **FUNCTION_ENVIRONMENT})
+        os.environ.update({**consumer_environment(
+            settings.table_name, settings.retention_days, settings.price_metrics,
+            resolution_seconds=self.args.hot_table_resolution), **FUNCTION_ENVIRONMENT})
         handler = importlib.import_module("lambdas.consumer.handler").handler
         kinesis = aws.client("kinesis")
         drain = FirehoseDrain(
@@ -295,48 +425,117 @@ class Demo:
             kinesis, stream=settings.stream_name, stream_arn=arn, handler=handler,
             function_name=f"{settings.stack_name}-consumer",
             batch_size=settings.consumer_batch_size,
-            # The stack's window, capped at a second so a run of minutes shows items promptly.
-            batching_window=min(settings.consumer_batching_window_seconds, 1),
+            batching_window=self._batching_window(),
             retry_attempts=settings.consumer_retry_attempts,
             output=self.consumer_log)
         drain.start()
         poller.start()
         return drain, poller
 
-    def _progress(self, started: float, server: BinanceServer | None, drain: FirehoseDrain,
+    def _batching_window(self) -> float:
+        """The stack's batching window; for a few symbols capped at a second, so that a run of
+        minutes shows items promptly. At the whole market a batch fills in seconds anyway, and
+        the stack's window keeps the latest items' and candles' writes (one per symbol and
+        batch, whatever the batch's size) as few as in AWS."""
+        window = float(self.settings.consumer_batching_window_seconds)
+        return window if self.args.market == "all" else min(window, 1.0)
+
+    def _progress(self, progress: Progress, server: BinanceServer | None, drain: FirehoseDrain,
                   poller: EventSourcePoller, ingester: subprocess.Popen[bytes]) -> None:
-        last: tuple[float, int, int, int] | None = None
-        deadline = started + self.args.duration
+        """A line a second while the market runs."""
+        deadline = time.monotonic() + self.args.duration
         while time.monotonic() < deadline and not self.interrupted:
             time.sleep(1.0)
-            if ingester.poll() is not None:
-                raise PartFailed(f"the ingester exited with status {ingester.returncode} "
-                                 f"(see {self.out / 'ingest.log'})")
-            for part in (drain, poller):
-                if part.error:
-                    raise PartFailed(f"{part.name} failed: {part.error!r}")
-            totals = self._ingest_totals()
-            now = time.monotonic()
-            generated = len(server.sent) if server else 0
-            put, written = int(totals.get("EventsPut", 0)), poller.records_done
-            rates = ""
-            if last:
-                span = now - last[0]
-                rates = (f"  ({(generated - last[1]) / span:,.0f} generated, "
-                         f"{(put - last[2]) / span:,.0f} put, "
-                         f"{(written - last[3]) / span:,.0f} written /s)")
-            print(f"{now - started:5.0f}s  generated {generated:,}  "
-                  f"received {int(totals.get('EventsReceived', 0)):,}  put {put:,}  "
-                  f"written {written:,}{rates}", file=self.console, flush=True)
-            last = (now, generated, put, written)
+            self._check(ingester, drain, poller)
+            progress.record(self._counts(server, drain, poller))
+
+    def _finish(self, progress: Progress, server: BinanceServer | None, drain: FirehoseDrain,
+                poller: EventSourcePoller, ingester: subprocess.Popen[bytes]) -> None:
+        """After the market stopped: the ingester puts what it read, then stops; the runners
+        read the stream to its end. A line a second until then, however long it takes; a part
+        that makes no progress for `STALL_SECONDS` with work left stops the run, named."""
+        def ingester_done(counts: Counts) -> bool:
+            # Frames still in the socket are read first: the market's count is the target.
+            return counts.ingester_backlog == 0 and counts.put >= counts.generated
+
+        def while_ingesting() -> Counts:
+            self._check(ingester, drain, poller)
+            return self._counts(server, drain, poller)
+
+        self._wait(progress, "the ingester", ingester_done, lambda c: c.put, while_ingesting)
+        self._stop_ingester(ingester)
+        for part in (drain, poller):
+            part.stop()
+
+        def runners_done(_counts: Counts) -> bool:
+            return not drain.is_alive() and not poller.is_alive()
+
+        def while_reading() -> Counts:
+            self._check(None, drain, poller)
+            return self._counts(server, drain, poller)
+
+        self._wait(progress, "the Firehose drain and the event-source poller", runners_done,
+                   lambda c: c.archived + c.written, while_reading)
+        self._check(None, drain, poller)  # a runner that ended by an error
+
+    @staticmethod
+    def _wait(progress: Progress, part: str, done: Callable[[Counts], bool],
+              moving: Callable[[Counts], int], sample: Callable[[], Counts]) -> None:
+        """Wait for ``done`` of the counts ``sample`` takes, printing progress; `PartFailed`
+        when ``moving`` of them stays the same for `STALL_SECONDS`."""
+        last_move, last_value = time.monotonic(), -1
+        while True:
+            counts = sample()
+            if done(counts):
+                progress.record(counts, f"{part}: done")
+                return
+            if moving(counts) != last_value:
+                last_move, last_value = time.monotonic(), moving(counts)
+            elif time.monotonic() - last_move > STALL_SECONDS:
+                raise PartFailed(f"{part} made no progress for {STALL_SECONDS:.0f} s after the "
+                                 f"market stopped ({progress.describe(counts)})")
+            progress.record(counts)
+            time.sleep(1.0)
+
+    def _check(self, ingester: subprocess.Popen[bytes] | None, drain: FirehoseDrain,
+               poller: EventSourcePoller) -> None:
+        if ingester is not None and ingester.poll() is not None:
+            raise PartFailed(f"the ingester exited with status {ingester.returncode} "
+                             f"(see {self.out / 'ingest.log'})")
+        for part in (drain, poller):
+            if part.error:
+                raise PartFailed(f"{part.name} failed: {part.error!r}")
+
+    def _counts(self, server: BinanceServer | None, drain: FirehoseDrain,
+                poller: EventSourcePoller) -> Counts:
+        heartbeat = self._heartbeat()
+        totals = heartbeat.get("totals", {})
+        received = int(totals.get("EventsReceived", 0))
+        if server is not None and server.sent:
+            sent = server.sent
+            generated = len(sent)
+            # The market's own clock: event times run a tick apart from the first tick on.
+            market_seconds = ((sent[-1].event_time - sent[0].event_time) / 1000
+                              + server.tick_seconds)
+        else:  # the live feed: what the ingester read, since the run began
+            generated, market_seconds = received, None
+        return Counts(at=time.time(), generated=generated, received=received,
+                      put=int(totals.get("EventsPut", 0)),
+                      ingester_backlog=int(heartbeat.get("backlog", 0)),
+                      archived=drain.events, written=poller.events_done,
+                      market_seconds=market_seconds)
+
+    def _heartbeat(self) -> dict[str, Any]:
+        """The ingester's heartbeat: its totals and backlog (events accepted, not yet put)."""
+        try:
+            heartbeat: dict[str, Any] = json.loads((self.out / "heartbeat.json").read_text())
+        except (OSError, ValueError):
+            return {}
+        return heartbeat if isinstance(heartbeat, dict) else {}
 
     def _ingest_totals(self) -> dict[str, float]:
-        try:
-            totals: dict[str, float] = json.loads(
-                (self.out / "heartbeat.json").read_text())["totals"]
-            return totals
-        except (OSError, ValueError, KeyError):
-            return {}
+        totals: dict[str, float] = self._heartbeat().get("totals", {})
+        return totals
 
     def _stop_ingester(self, ingester: subprocess.Popen[bytes]) -> None:
         ingester.send_signal(signal.SIGTERM)
@@ -366,12 +565,15 @@ class Demo:
 
     def _summary(self, aws: LocalAws, server: BinanceServer | None, *,
                  poller: EventSourcePoller, drain: FirehoseDrain, glue: dict[str, Any],
-                 seconds: float) -> dict[str, Any]:
+                 progress: Progress, seconds: float) -> dict[str, Any]:
         sent = self._export_sent(server)
-        raw_lines = [line for body in self._export(aws, layout.RAW_PREFIX)
-                     for line in gzip.decompress(body).splitlines()]
-        parquet_files = len(self._export(aws, layout.CURATED_PREFIX))
-        items, latest, candles = self._export_items(aws)
+        with self._timed("exporting the raw objects"):
+            raw_lines = [line for body in self._export(aws, layout.RAW_PREFIX)
+                         for line in gzip.decompress(body).splitlines()]
+        with self._timed("exporting the Parquet files"):
+            parquet_files = len(self._export(aws, layout.CURATED_PREFIX))
+        with self._timed("exporting the DynamoDB table"):
+            items, latest, candles = self._export_items(aws)
         totals = self._ingest_totals() | self._final_ingest_totals()
         latencies = sorted(poller.latencies_ms)
         raw_keys = _keys_of_lines(raw_lines)
@@ -381,6 +583,10 @@ class Demo:
         retention_ms = self.settings.retention_days * 86_400_000
         now_ms = int(time.time() * 1000)
         within_retention = sorted(k for k in sent_keys if k[1] >= now_ms - retention_ms)
+        resolution = self.args.hot_table_resolution
+        expected_items = (within_retention if not resolution else _event_items_at(
+            [e for e in server.sent if e.event_time >= now_ms - retention_ms] if server else [],
+            resolution))
         # The read API's items: each symbol's latest item is its newest event, and the 1-minute
         # candles count every event once, in the minute of its exchange time.
         newest: dict[str, int] = {}
@@ -393,10 +599,12 @@ class Demo:
                                  int(c[hot_table.CANDLE_EVENTS]) for c in candles})
         exact = (server is not None and sorted(raw_keys) == sent_keys
                  and sorted(parquet_keys) == sent_keys
-                 and sorted(item_keys) == within_retention
+                 and sorted(item_keys) == expected_items
                  and latest_times == newest and candle_counts == sent_minutes)
         summary = {
             "duration_seconds": round(seconds, 1),
+            "market": self.args.market or "symbols",
+            "streams": len(self.settings.streams),
             "symbols": self.args.symbols,
             "source": self.args.source,
             "events_generated": len(sent_keys) if server else None,
@@ -405,6 +613,7 @@ class Demo:
             "events_in_raw_s3": len(raw_keys),
             "raw_objects": drain.objects,
             "items_in_dynamodb": len(item_keys),
+            "hot_table_resolution_seconds": resolution,
             "latest_items": len(latest),
             "candle_items": len(candles),
             "events_in_candles": sum(candle_counts.values()),
@@ -415,13 +624,17 @@ class Demo:
             "consumer_invocations": poller.invocations,
             "records_set_aside_by_consumer": len(poller.set_aside),
             "latency_ms": {f"p{p}": _percentile(latencies, p) for p in (50, 95, 99)},
+            **progress.summary(),
             "stopped_early": self.interrupted,
             "exact": exact,
             # Where the parts listened: free again once the run is over.
             "endpoints": {name: self.endpoints[name] for name in ("aws", "page", "binance")},
         }
         (self.out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
-        print(json.dumps(summary, indent=2), file=self.console)
+        shown = dict(summary)
+        if len(self.args.symbols) > len(POPULAR):  # a market's names: in the file, not here
+            shown["symbols"] = f"{len(self.args.symbols):,} (in {self.out / 'summary.json'})"
+        print(json.dumps(shown, indent=2), file=self.console, flush=True)
         return summary
 
     def _final_ingest_totals(self) -> dict[str, float]:
@@ -472,6 +685,135 @@ class Demo:
         return families["event"], families["latest"], families["candle"]
 
 
+class WallClockMarket:
+    """The generator's ticks, with event times from the first tick's wall-clock time on.
+
+    The market's clock starts when the ingester connects, a while after the generator was made
+    (a large market's day of history takes seconds): without this, every event would look that
+    much older than it is, and the end-to-end latency would count the start-up.
+    """
+
+    def __init__(self, generator: MarketDataGenerator) -> None:
+        self.generator = generator
+        self._started = False
+
+    def next_tick(self) -> list[Payload]:
+        if not self._started:
+            self._started = True
+            self.generator.next_tick_ms = int(time.time() * 1000)
+        return self.generator.next_tick()
+
+
+class Counts(NamedTuple):
+    """Events each part had handled at one moment (the ingester's from its heartbeat)."""
+
+    at: float  # epoch seconds
+    generated: int  # sent by the market (the live feed: read by the ingester)
+    received: int  # read by the ingester
+    put: int  # accepted by Kinesis
+    ingester_backlog: int  # read by the ingester, not yet put
+    archived: int  # in S3 objects of the Firehose-like drain
+    written: int  # in consumer batches that succeeded
+    market_seconds: float | None  # seconds of market the events span (None: the live feed)
+
+
+#: The parts' counts the progress line and the summary give rates of.
+RATE_PARTS = ("generated", "put", "archived", "written")
+
+
+@dataclass
+class Progress:
+    """The run's counts, second by second: a progress line with how fast each part goes and how
+    far it is behind the market; the peaks and the rates achieved for the summary."""
+
+    started: float  # epoch seconds
+    console: TextIO
+    market_stopped: float | None = None
+    peak_ingester_backlog: int = 0  # events sent, not yet put
+    peak_consumer_backlog: int = 0  # events put, not yet written
+    peak_consumer_backlog_seconds: float = 0.0  # the same, in seconds of market
+    last: Counts | None = None
+    market_began: float | None = None  # epoch seconds of the market's first event
+    #: When each part's count last grew, the part's own finishing time.
+    grew_at: dict[str, float] = field(default_factory=dict)
+    _recent: deque[Counts] = field(default_factory=deque)
+
+    def market_rate(self, counts: Counts) -> float:
+        """Events a second of market, so far."""
+        seconds = (counts.market_seconds if counts.market_seconds is not None
+                   else (self.market_stopped or counts.at) - self.started)
+        return counts.generated / seconds if seconds > 0 else 0.0
+
+    def record(self, counts: Counts, note: str = "") -> None:
+        previous = self.last
+        for name in RATE_PARTS:
+            if previous is None or getattr(counts, name) > getattr(previous, name):
+                self.grew_at[name] = counts.at
+        self.last = counts
+        if self.market_began is None and counts.generated:
+            self.market_began = counts.at - (counts.market_seconds or 0.0)
+        self.peak_ingester_backlog = max(self.peak_ingester_backlog,
+                                         counts.generated - counts.put)
+        backlog = max(0, counts.put - counts.written)
+        if backlog > self.peak_consumer_backlog:
+            self.peak_consumer_backlog = backlog
+            rate = self.market_rate(counts)
+            self.peak_consumer_backlog_seconds = backlog / rate if rate else 0.0
+        self._recent.append(counts)
+        while counts.at - self._recent[0].at > RATE_WINDOW_SECONDS:
+            self._recent.popleft()
+        print(f"{counts.at - self.started:5.0f}s  {self.describe(counts)}"
+              f"{f'  ({note})' if note else ''}", file=self.console, flush=True)
+
+    def describe(self, counts: Counts) -> str:
+        """Counts; the market's and the ingester's rates over the last seconds, the consumer's
+        since the market began (it writes a batch at a time); how far behind each part is."""
+        oldest = self._recent[0] if self._recent else counts
+        span = counts.at - oldest.at
+        market_now, put_now = ((counts.generated - oldest.generated) / span if span else 0.0,
+                               (counts.put - oldest.put) / span if span else 0.0)
+        market_rate = self.market_rate(counts)
+        began = self.market_began if self.market_began is not None else self.started
+        consumer_rate = counts.written / (counts.at - began) if counts.at > began else 0.0
+        share = f" ({consumer_rate / market_rate:.0%} of the market's)" if market_rate else ""
+        consumer_behind = max(0, counts.put - counts.written)
+        behind_seconds = consumer_behind / market_rate if market_rate else 0.0
+        text = (f"generated {counts.generated:,}  put {counts.put:,}  "
+                f"archived {counts.archived:,}  written {counts.written:,}  "
+                f"| /s: market {market_now:,.0f}, put {put_now:,.0f}, written "
+                f"{consumer_rate:,.0f} on average{share}  "
+                f"| behind: ingester {max(0, counts.generated - counts.put):,}, "
+                f"consumer {consumer_behind:,} = {behind_seconds:.1f} s of market")
+        if self.market_stopped is not None and consumer_behind and consumer_rate:
+            text += f", ~{consumer_behind / consumer_rate:.0f} s to go"
+        return text
+
+    def summary(self) -> dict[str, Any]:
+        """Rates achieved (each part's count over the time from the market's start until the
+        part's count last grew), the peak backlogs, and the time taken to catch up."""
+        last = self.last
+        if last is None:
+            return {}
+        began = self.started if self.market_began is None else self.market_began
+        rates = {}
+        for name in RATE_PARTS:
+            seconds = self.grew_at.get(name, began) - began
+            if name == "generated" and last.market_seconds:
+                seconds = last.market_seconds
+            rates[name] = round(getattr(last, name) / seconds, 1) if seconds > 0 else None
+        stopped = self.market_stopped
+        caught_up = max(self.grew_at.get("written", 0.0), self.grew_at.get("archived", 0.0))
+        return {
+            "rates_per_second": rates,
+            "peak_backlog": {
+                "ingester_events": self.peak_ingester_backlog,
+                "consumer_events": self.peak_consumer_backlog,
+                "consumer_seconds_of_market": round(self.peak_consumer_backlog_seconds, 1)},
+            "catch_up_seconds": (round(max(0.0, caught_up - stopped), 1)
+                                 if stopped is not None else None),
+        }
+
+
 def _family(partition: str) -> str:
     if hot_table.is_event_partition(partition):
         return "event"
@@ -489,6 +831,18 @@ def _decimal_text(value: Any) -> str | list[Any]:
     if isinstance(value, (set, frozenset)):  # a DynamoDB set (a candle's event times)
         return sorted(value)
     raise TypeError(f"{type(value).__name__} is not JSON")
+
+
+def _event_items_at(events: list[SentEvent], resolution: int) -> list[tuple[str, int]]:
+    """The (symbol, event time) of each event item the consumer keeps at ``resolution``
+    seconds: per item key (`hot_table.event_item_key`), the newest of its events."""
+    newest: dict[tuple[str, str], tuple[str, int]] = {}
+    for event in events:
+        for record in normalize_message(event.payload, received_at=event.event_time).records:
+            key = hot_table.event_item_key(record, resolution)
+            if key not in newest or record.event_time > newest[key][1]:
+                newest[key] = (record.symbol, record.event_time)
+    return sorted(newest.values())
 
 
 def _keys_of_lines(lines: list[bytes]) -> list[tuple[str, int]]:

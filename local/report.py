@@ -16,6 +16,7 @@ import json
 import mimetypes
 import re
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlsplit
@@ -51,7 +52,13 @@ def snapshot_paths(symbols: list[str]) -> list[str]:
     return [LATEST_PATH, *(history_path(s, m) for s in symbols for m in HISTORY_MINUTES)]
 
 
-def take_snapshot(api: FunctionUrl, *, now_ms: int | None = None) -> dict[str, Any]:
+#: Called with (requests answered, requests in all) as the snapshot is taken: at the whole
+#: market it asks the API thousands of times.
+Progress = Callable[[int, int], None]
+
+
+def take_snapshot(api: FunctionUrl, *, now_ms: int | None = None,
+                  progress: Progress | None = None) -> dict[str, Any]:
     """The API's answers to `snapshot_paths`, as the page would fetch them now.
 
     A 404 (no data for a symbol's window) is left out, as the page reads a missing answer as
@@ -62,10 +69,13 @@ def take_snapshot(api: FunctionUrl, *, now_ms: int | None = None) -> dict[str, A
         raise ReportError(f"/{LATEST_PATH} answered 404")
     symbols = [price["symbol"] for price in latest["prices"]]
     responses: dict[str, Any] = {LATEST_PATH: latest}
-    for path in snapshot_paths(symbols)[1:]:
+    paths = snapshot_paths(symbols)
+    for done, path in enumerate(paths[1:], 2):
         answer = _get(api, path)
         if answer is not None:
             responses[path] = answer
+        if progress is not None:
+            progress(done, len(paths))
     return {"taken_at": taken_at, "responses": responses}
 
 
@@ -79,9 +89,10 @@ def _get(api: FunctionUrl, path: str) -> Any:
     return json.loads(response.body)
 
 
-def write_report(directory: Path, api: FunctionUrl, web_root: Path) -> Path:
+def write_report(directory: Path, api: FunctionUrl, web_root: Path, *,
+                 progress: Progress | None = None) -> Path:
     """Write ``directory/report.html`` from the built page and the API's answers now."""
-    page = render(web_root, take_snapshot(api))
+    page = render(web_root, take_snapshot(api, progress=progress))
     path = directory / REPORT_NAME
     path.write_text(page)
     return path

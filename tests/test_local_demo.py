@@ -1,7 +1,8 @@
 """The local mode end to end (`python -m local`), accelerated: exact counts from the data it
 exports, the page's URL first, serving after the run only when asked (a terminal, --linger), a
-clean stop on SIGTERM, a failing part named, a busy port named. The page and the report in
-Chromium: tests/test_web_page.py."""
+clean stop on SIGTERM, a failing part named, a busy port named; the whole market on the
+all-market stream, exact, with the progress saying how far behind each part is. The page and
+the report in Chromium: tests/test_web_page.py."""
 
 from __future__ import annotations
 
@@ -25,7 +26,15 @@ import pyarrow.dataset as ds
 import pytest
 
 from local import demo
-from miniticker.hot_table import LATEST_EVENT_TIME, LATEST_PRICE, SORT_KEY, minute_start
+from market_sim import WHOLE_MARKET
+from miniticker import normalize
+from miniticker.hot_table import (
+    LATEST_EVENT_TIME,
+    LATEST_PRICE,
+    SORT_KEY,
+    event_item_key,
+    minute_start,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 PAGE_LINE = re.compile(r"page: (http://127\.0\.0\.1:\d+/)")
@@ -61,17 +70,21 @@ def lines(path: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text().splitlines()]
 
 
-def assert_exact(out: Path, summary: dict[str, Any]) -> None:
+def assert_exact(out: Path, summary: dict[str, Any],
+                 event_items: list[tuple[str, int]] | None = None) -> None:
+    """Every event sent is in each store once; ``event_items``: the event items expected
+    when the hot table keeps fewer than one per event (default: one per event)."""
     data = exported(out)
     sent = sorted(data["sent"])
     assert len(sent) == len(set(sent)) > 0
     assert sorted(data["raw"]) == sent  # every generated event in raw S3, once
     assert sorted(data["parquet"]) == sent  # and in Parquet, once
-    assert sorted(data["items"]) == sent  # all within the day's retention: all in DynamoDB
+    # All within the day's retention: all in DynamoDB.
+    assert sorted(data["items"]) == (sent if event_items is None else event_items)
     assert summary["exact"] is True
     assert (summary["events_generated"], summary["events_in_raw_s3"], summary["rows_in_parquet"],
-            summary["items_in_dynamodb"], summary["events_put_to_kinesis"],
-            summary["events_in_candles"]) == (len(sent),) * 6
+            summary["events_put_to_kinesis"], summary["events_in_candles"]) == (len(sent),) * 5
+    assert summary["items_in_dynamodb"] == len(data["items"])
     # The read API's items, in files of their own: each symbol's latest item is its newest
     # event; the candles count every event once, in its exchange-time minute.
     newest: dict[str, int] = {}
@@ -222,6 +235,10 @@ def test_a_busy_web_port_stops_the_run_naming_the_option(tmp_path: Path):
 
 @pytest.mark.parametrize(("option", "message"), [
     (["--symbols", "BTC-USDT"], "--symbols: 'BTC-USDT' is not an upper-case symbol"),
+    (["--market", "all", "--symbols", "BTCUSDT"],
+     "argument --symbols: not allowed with argument --market"),
+    (["--market", "most"], "argument --market: invalid choice: 'most'"),
+    (["--hot-table-resolution", "-1"], "--hot-table-resolution must be 0 to 3600 seconds"),
     (["--web-port", "70000"], "--web-port must be a port number (0 to 65535)"),
     (["--linger", "-1"], "--linger must be a number of seconds, 0 or more"),
 ])
@@ -241,3 +258,61 @@ def test_without_the_built_page_it_says_how_to_build_it(
     assert demo.main(["--out", str(tmp_path / "run")]) == 2
     assert "web/dist/index.html is missing): run `make web`" in capsys.readouterr().err
     assert not (tmp_path / "run").exists()
+
+
+def test_the_whole_market_on_the_all_market_stream_is_exact_and_shows_who_is_behind(
+        tmp_path: Path):
+    """A few seconds of Binance's whole market, an array a second, through the same pipeline:
+    exact at the end however far the stand-ins fell behind, and the progress said how far."""
+    out = tmp_path / "run"
+    run = start_demo(out, "--market", "all", "--duration", "5", "--no-report")
+    stdout, stderr = run.communicate(timeout=900)
+    assert run.returncode == 0, stderr[-3000:]
+    summary = json.loads((out / "summary.json").read_text())
+    assert_exact(out, summary)
+    assert (summary["market"], summary["streams"]) == ("all", 1)
+    assert summary["symbols"] == list(WHOLE_MARKET)
+    # The ingester read the stream list from the secret: one stream, the all-market array.
+    started = next(json.loads(line) for line in (out / "ingest.log").read_text().splitlines()
+                   if '"ingest started"' in line)
+    assert (started["streams"], started["connections"]) == (1, 1)
+    sent = exported(out)["sent"]
+    seconds = len({event_time for _, event_time in sent})  # a tick's events share their time
+    assert seconds >= 3
+    assert len(sent) / seconds > len(WHOLE_MARKET) / 2  # most symbols trade every second
+    symbols = {symbol for symbol, _ in sent}
+    assert len(symbols) > 1_000  # the whole market's shape, not a handful of pairs
+    assert summary["latest_items"] == len(symbols)
+    # Progress a line a second, with how far each part is behind; the drain after the market
+    # stopped, to the end; the rates and peaks in the summary.
+    assert re.search(r"behind: ingester [\d,]+, consumer [\d,]+ = [\d.]+ s of market", stdout)
+    assert "(the Firehose drain and the event-source poller: done)" in stdout
+    rates = summary["rates_per_second"]
+    assert rates["generated"] > len(WHOLE_MARKET) / 2
+    assert all(rates[part] > 0 for part in ("put", "archived", "written"))
+    assert summary["peak_backlog"]["consumer_events"] >= 0
+    assert summary["catch_up_seconds"] >= 0
+    assert not (out / "report.html").exists()  # --no-report
+    assert "the Glue job raw_to_parquet: " in stdout  # the slow parts after the run, timed
+    assert_ports_free(summary)
+
+
+def test_a_coarser_hot_table_keeps_the_newest_event_of_each_bucket(tmp_path: Path):
+    out = tmp_path / "run"
+    run = start_demo(out, "--duration", "4", "--speed", "4", "--symbols", "BTCUSDT,ETHUSDT",
+                     "--hot-table-resolution", "2", "--no-report")
+    _, stderr = run.communicate(timeout=300)
+    assert run.returncode == 0, stderr[-3000:]
+    sent = [json.loads(line) for line in (out / "sent.jsonl").read_text().splitlines()]
+    newest: dict[tuple[str, str], tuple[str, int]] = {}
+    for event in sent:  # the consumer's key function, over records built from what was sent
+        record = normalize({"e": "24hrMiniTicker", "E": event["event_time"],
+                            "s": event["symbol"], "c": "1", "o": "1", "h": "1", "l": "1",
+                            "v": "1", "q": "1"}, received_at=event["event_time"])
+        key = event_item_key(record, 2)
+        newest[key] = max(newest.get(key, (record.symbol, 0)), (record.symbol,
+                                                                  record.event_time))
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["hot_table_resolution_seconds"] == 2
+    assert len(newest) < len(sent)  # fewer items than events: a bucket holds several
+    assert_exact(out, summary, event_items=sorted(newest.values()))
