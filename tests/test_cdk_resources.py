@@ -161,9 +161,9 @@ def test_the_consumer_function_and_its_event_source_mapping(template: Template):
     assert parameters[name]["Default"] == "/aws/service/powertools/python/arm64/python3.14/3.37.0"
 
     mapping = only(template, "AWS::Lambda::EventSourceMapping")["Properties"]
-    assert mapping["BatchSize"] == 150
-    assert mapping["MaximumBatchingWindowInSeconds"] == 5
-    assert mapping["ParallelizationFactor"] == 1
+    assert mapping["BatchSize"] == Settings.consumer_batch_size
+    assert mapping["MaximumBatchingWindowInSeconds"] == Settings.consumer_batching_window_seconds
+    assert mapping["ParallelizationFactor"] == Settings.consumer_parallelization_factor
     assert mapping["BisectBatchOnFunctionError"] is True
     assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
     assert mapping["MaximumRetryAttempts"] == 3
