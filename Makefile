@@ -43,7 +43,7 @@ setup: $(PY_STAMP) $(NPM_STAMP)  ## create .venv and node_modules from the pinne
 
 web: $(WEB_STAMP)  ## build the price page into web/dist (TypeScript check, esbuild bundle)
 
-demo: $(PY_STAMP) $(NPM_STAMP) $(WEB_STAMP)  ## the whole pipeline on this machine, offline (ARGS="--duration 60 --out DIR")
+demo: $(PY_STAMP) $(NPM_STAMP) $(WEB_STAMP)  ## the whole pipeline on this machine, offline (ARGS="--duration 60 --market all --out DIR")
 	$(PY) -m local $(ARGS)
 
 lint: $(PY_STAMP)  ## ruff and mypy

@@ -45,7 +45,8 @@ import pyarrow as pa
 import pyarrow.dataset as ds
 from boto3.dynamodb.types import TypeDeserializer
 from moto import backends as moto_backends
-from moto.dynamodb.models import table as moto_table
+from moto.core.models import DEFAULT_ACCOUNT_ID as MOTO_ACCOUNT
+from moto.dynamodb.models import dynamodb_backends as moto_dynamodb
 from moto.dynamodb.models.table import Table as MotoTable
 
 from glue_jobs import raw_to_parquet as job
@@ -86,9 +87,6 @@ STALL_SECONDS = 300.0
 #: The market's and the ingester's rates on the progress line are over the last seconds.
 RATE_WINDOW_SECONDS = 5.0
 REPORT_PROGRESS_SECONDS = 10.0
-#: moto's pages of Scan and Query results, bytes (DynamoDB's are 1 MB): see
-#: `_moto_at_market_scale`.
-MOTO_PAGE_BYTES = 64 * 2**20
 #: The ingester's heartbeat (its totals, which the progress line reads) comes with its metrics:
 #: every second keeps the line current.
 INGEST_METRICS_SECONDS = 1
@@ -101,22 +99,18 @@ FUNCTION_ENVIRONMENT = {"POWERTOOLS_LOG_LEVEL": "WARNING", "POWERTOOLS_TRACE_DIS
 
 
 def _moto_at_market_scale() -> None:
-    """Three of moto's costs that grow with the market, cut in this process (moto's server runs
+    """Two of moto's costs that grow with the market, cut in this process (moto's server runs
     in it), as local.aws cuts its shard reads:
 
     - a DynamoDB Query gathers and sorts every item of the table to pick out one partition's,
       so each of the read API's requests (the page's, the report's) costs the size of the whole
       table; a Query on the table's key reads its partition directly instead, then goes on as
       moto does (sort, range condition, limit, filter);
-    - a Scan page gathers and sorts every item of the table, then walks up to where the last
-      page ended: exporting the table costs its size times its pages, so its pages are
-      `MOTO_PAGE_BYTES` (the scan the same, in fewer pages);
     - every request looks its service up by listing moto's package directory (a stat per entry)
       under the server's lock; the list is read once.
     """
     if getattr(MotoTable, "partition_queries", False):
         return
-    moto_table.RESULT_SIZE_LIMIT = MOTO_PAGE_BYTES
     modules = frozenset(moto_backends.list_of_moto_modules())
     moto_backends.list_of_moto_modules = lambda: modules
     table_query, table_items = MotoTable.query, MotoTable.all_items
@@ -297,11 +291,12 @@ class Demo:
 
     @contextlib.contextmanager
     def _timed(self, what: str) -> Iterator[None]:
-        """After the run, parts that take a while at the whole market say what they do and
-        how long it took."""
+        """After the run, a part that took a while (at the whole market) says how long."""
         began = time.monotonic()
         yield
-        print(f"{what}: {time.monotonic() - began:.1f} s", file=self.console, flush=True)
+        seconds = time.monotonic() - began
+        if seconds >= 1.0:
+            print(f"{what}: {seconds:.1f} s", file=self.console, flush=True)
 
     def _report_progress(self) -> Callable[[int, int], None]:
         """A line every `REPORT_PROGRESS_SECONDS` while the report asks the read API (four
@@ -455,8 +450,12 @@ class Demo:
         read the stream to its end. A line a second until then, however long it takes; a part
         that makes no progress for `STALL_SECONDS` with work left stops the run, named."""
         def ingester_done(counts: Counts) -> bool:
-            # Frames still in the socket are read first: the market's count is the target.
-            return counts.ingester_backlog == 0 and counts.put >= counts.generated
+            if counts.ingester_backlog:
+                return False
+            # Frames still in the socket are read first: every event the market sent is put
+            # (or dropped as a repeat, when two connections overlapped). The live feed's count
+            # is what the ingester read: nothing to wait for once it has put that.
+            return server is None or counts.put + counts.duplicates >= counts.generated
 
         def while_ingesting() -> Counts:
             self._check(ingester, drain, poller)
@@ -520,6 +519,7 @@ class Demo:
         else:  # the live feed: what the ingester read, since the run began
             generated, market_seconds = received, None
         return Counts(at=time.time(), generated=generated, received=received,
+                      duplicates=int(totals.get("DuplicatesDropped", 0)),
                       put=int(totals.get("EventsPut", 0)),
                       ingester_backlog=int(heartbeat.get("backlog", 0)),
                       archived=drain.events, written=poller.events_done,
@@ -573,7 +573,7 @@ class Demo:
         with self._timed("exporting the Parquet files"):
             parquet_files = len(self._export(aws, layout.CURATED_PREFIX))
         with self._timed("exporting the DynamoDB table"):
-            items, latest, candles = self._export_items(aws)
+            items, latest, candles = self._export_items()
         totals = self._ingest_totals() | self._final_ingest_totals()
         latencies = sorted(poller.latencies_ms)
         raw_keys = _keys_of_lines(raw_lines)
@@ -667,16 +667,20 @@ class Demo:
             bodies.append(body)
         return bodies
 
-    def _export_items(self, aws: LocalAws) -> tuple[list[dict[str, Any]], ...]:
+    def _export_items(self) -> tuple[list[dict[str, Any]], ...]:
         """The table's event, latest and candle items (miniticker.hot_table), each family in a
-        file of its own; only event items are one per record, so only they are counted."""
+        file of its own; only event items are one per record, so only they are counted.
+
+        Read from moto's own store (its server runs in this process), not with Scan: moto's
+        Scan copies and sizes every item and gathers and sorts the whole table for each page,
+        which at the whole market takes minutes. The items are the same, in DynamoDB's JSON."""
         deserialize = TypeDeserializer().deserialize
-        dynamodb = aws.client("dynamodb")
+        table = moto_dynamodb[MOTO_ACCOUNT][REGION].get_table(self.settings.table_name)
         families: dict[str, list[dict[str, Any]]] = {name: [] for name in ITEM_FILES}
-        for page in dynamodb.get_paginator("scan").paginate(TableName=self.settings.table_name):
-            for raw in page["Items"]:
-                item = {k: deserialize(v) for k, v in raw.items()}
-                families[_family(item[hot_table.PARTITION_KEY])].append(item)
+        for stored in table.all_items():
+            raw = stored.to_json()["Attributes"]
+            item = {k: deserialize(v) for k, v in raw.items()}
+            families[_family(item[hot_table.PARTITION_KEY])].append(item)
         for name, items in families.items():
             with (self.out / ITEM_FILES[name]).open("w") as out:
                 for item in sorted(items, key=lambda i: (i[hot_table.PARTITION_KEY],
@@ -710,6 +714,7 @@ class Counts(NamedTuple):
     at: float  # epoch seconds
     generated: int  # sent by the market (the live feed: read by the ingester)
     received: int  # read by the ingester
+    duplicates: int  # read twice (overlapping connections) and dropped by the ingester
     put: int  # accepted by Kinesis
     ingester_backlog: int  # read by the ingester, not yet put
     archived: int  # in S3 objects of the Firehose-like drain

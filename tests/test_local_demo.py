@@ -293,7 +293,6 @@ def test_the_whole_market_on_the_all_market_stream_is_exact_and_shows_who_is_beh
     assert summary["peak_backlog"]["consumer_events"] >= 0
     assert summary["catch_up_seconds"] >= 0
     assert not (out / "report.html").exists()  # --no-report
-    assert "the Glue job raw_to_parquet: " in stdout  # the slow parts after the run, timed
     assert_ports_free(summary)
 
 
