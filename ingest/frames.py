@@ -47,9 +47,9 @@ class Frame:
 def parse_frame(text: str | bytes, received_at: int) -> Frame:
     """Classify and normalise one frame read at ``received_at`` (epoch ms)."""
     try:
-        # Strict UTF-8, in C: the websocket library's own check of text frames is pure Python
-        # and the largest cost of a whole-market frame, so the connection skips it and the
-        # check is made here (a lone surrogate is refused too, as RFC 6455 requires).
+        # Strict UTF-8, in C: the websocket library's own check of text frames is pure Python,
+        # byte by byte, so the connection skips it and the check is made here (a lone
+        # surrogate is refused too, as RFC 6455 requires).
         message = json.loads(text.decode("utf-8") if isinstance(text, bytes) else text)
     except (ValueError, UnicodeDecodeError) as error:
         return Frame(FrameKind.INVALID_JSON,

@@ -29,11 +29,13 @@ MAX_RECORDS_PER_REQUEST = 500  # PutRecords
 MAX_BYTES_PER_REQUEST = 5 * 1024 * 1024  # PutRecords, data and partition keys
 MAX_BYTES_PER_RECORD = 1024 * 1024  # data and partition key
 
-# Planning figures for sizing the stream, checked by tests/test_kinesis_record.py.
+# Planning figures for sizing the stream (the capacity check and bench/cost.py use them).
 #: Events a second of Binance's whole spot market on ``!miniTicker@arr`` (every symbol that
-#: changed in the second; about 1,500 to 2,000 symbols trade), rounded up.
+#: changed in the second; about 1,500 to 2,000 symbols trade), rounded up. Binance's figure,
+#: not measured here: the generated market sends about half (bench/bench_whole_market.py).
 WHOLE_MARKET_EVENTS_PER_SECOND = 2_000
-#: Bytes of one event's JSON line, rounded up from the generated market's lines.
+#: Bytes of one event's JSON line, rounded up from the generated market's lines (checked by
+#: tests/test_generator.py).
 EVENT_LINE_BYTES = 400
 
 
