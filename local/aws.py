@@ -16,7 +16,7 @@ from moto.kinesis import models as kinesis_models
 from moto.server import ThreadedMotoServer
 
 from lambdas.consumer.items import KEY_SCHEMA
-from miniticker import catalog, layout
+from miniticker import catalog
 from stacks.settings import Settings
 
 REGION = "us-east-1"
@@ -92,6 +92,5 @@ class LocalAws:
             Name=settings.secret_name, SecretString=json.dumps({"streams": list(settings.streams)}))
         glue = self.client("glue")
         glue.create_database(DatabaseInput={"Name": settings.database_name})
-        glue.create_table(DatabaseName=settings.database_name,
-                          TableInput=catalog.curated_table_input(
-                              f"s3://{self.bucket}/{layout.CURATED_PREFIX}"))
+        for table in catalog.curated_table_inputs(f"s3://{self.bucket}/"):
+            glue.create_table(DatabaseName=settings.database_name, TableInput=table)

@@ -49,7 +49,9 @@ from moto.core.models import DEFAULT_ACCOUNT_ID as MOTO_ACCOUNT
 from moto.dynamodb.models import dynamodb_backends as moto_dynamodb
 from moto.dynamodb.models.table import Table as MotoTable
 
-from glue_jobs import raw_to_parquet as job
+from glue_jobs.curation.hourly import run as curate
+from glue_jobs.curation.reading import list_keys
+from glue_jobs.curation.settings import parse_settings as curation_settings
 from lambdas.api.settings import environment as api_environment
 from lambdas.consumer.observability import NAMESPACE
 from lambdas.consumer.settings import environment as consumer_environment
@@ -550,15 +552,15 @@ class Demo:
     def _convert(self, aws: LocalAws) -> dict[str, Any]:
         """The Glue job over every hour the drain wrote."""
         s3 = aws.client("s3")
-        hours = sorted({job.hour_of_raw_key(key, layout.RAW_PREFIX)
-                        for key in job.list_keys(s3, aws.bucket, layout.RAW_PREFIX)})
+        hours = sorted({layout.hour_of_raw_key(key, layout.RAW_PREFIX)
+                        for key in list_keys(s3, aws.bucket, layout.RAW_PREFIX)})
         if not hours:
-            return {"rows_written": 0, "duplicates": 0, "quarantined": 0, "hours": []}
+            return {"rows_new": 0, "duplicates": 0, "quarantined": 0, "hours": []}
         end = hours[-1] + timedelta(hours=1)
-        settings = job.parse_settings([
-            "--bucket", aws.bucket, "--database", self.settings.database_name,
-            "--start", hours[0].strftime(job.HOUR_FORMAT), "--end", end.strftime(job.HOUR_FORMAT)])
-        summary: dict[str, Any] = job.run(settings, s3=s3, glue=aws.client("glue"))
+        settings = curation_settings([
+            "--bucket", aws.bucket, "--database", self.settings.database_name, "--start",
+            hours[0].strftime(layout.HOUR_FORMAT), "--end", end.strftime(layout.HOUR_FORMAT)])
+        summary: dict[str, Any] = curate(settings, s3=s3, glue=aws.client("glue"))
         return summary
 
     # --- what the run produced ----------------------------------------------------------------
@@ -572,6 +574,8 @@ class Demo:
                          for line in gzip.decompress(body).splitlines()]
         with self._timed("exporting the Parquet files"):
             parquet_files = len(self._export(aws, layout.CURATED_PREFIX))
+            for prefix in (layout.CANDLES_PREFIX, layout.COVERAGE_PREFIX):
+                self._export(aws, prefix)
         with self._timed("exporting the DynamoDB table"):
             items, latest, candles = self._export_items()
         totals = self._ingest_totals() | self._final_ingest_totals()
@@ -579,6 +583,10 @@ class Demo:
         raw_keys = _keys_of_lines(raw_lines)
         item_keys = [(i["symbol"], int(i["event_time"])) for i in items]
         parquet_keys = _parquet_keys(self.out / layout.CURATED_PREFIX)
+        # The derived tables count every curated event once (no compaction runs here, so every
+        # file is at its partition's hourly location).
+        curated_candles = _derived_counts(self.out / layout.CANDLES_PREFIX)
+        curated_coverage = _derived_counts(self.out / layout.COVERAGE_PREFIX)
         sent_keys = sorted(sent)
         retention_ms = self.settings.retention_days * 86_400_000
         now_ms = int(time.time() * 1000)
@@ -600,7 +608,8 @@ class Demo:
         exact = (server is not None and sorted(raw_keys) == sent_keys
                  and sorted(parquet_keys) == sent_keys
                  and sorted(item_keys) == expected_items
-                 and latest_times == newest and candle_counts == sent_minutes)
+                 and latest_times == newest and candle_counts == sent_minutes
+                 and curated_candles[1] == curated_coverage[1] == len(parquet_keys))
         summary = {
             "duration_seconds": round(seconds, 1),
             "market": self.args.market or "symbols",
@@ -619,6 +628,10 @@ class Demo:
             "events_in_candles": sum(candle_counts.values()),
             "rows_in_parquet": len(parquet_keys),
             "parquet_files": parquet_files,
+            "curated_candles_1m_rows": curated_candles[0],
+            "events_in_curated_candles_1m": curated_candles[1],
+            "curated_coverage_rows": curated_coverage[0],
+            "events_in_curated_coverage": curated_coverage[1],
             "duplicates_removed": glue.get("duplicates", 0),
             "quarantined": glue.get("quarantined", 0),
             "consumer_invocations": poller.invocations,
@@ -659,7 +672,7 @@ class Demo:
         ``DIR/curated/...``); returns their contents."""
         s3 = aws.client("s3")
         bodies = []
-        for key in job.list_keys(s3, aws.bucket, prefix):
+        for key in list_keys(s3, aws.bucket, prefix):
             body: bytes = s3.get_object(Bucket=aws.bucket, Key=key)["Body"].read()
             target = self.out / key
             target.parent.mkdir(parents=True, exist_ok=True)
@@ -865,6 +878,15 @@ def _parquet_keys(directory: Path) -> list[tuple[str, int]]:
         columns=["symbol", "event_time"])
     millis = table["event_time"].cast(pa.int64()).to_pylist()  # timestamp[ms]: exact
     return list(zip(table["symbol"].cast(pa.string()).to_pylist(), millis))
+
+
+def _derived_counts(directory: Path) -> tuple[int, int]:
+    """A derived curated table's rows and the events they count (its ``events`` column)."""
+    if not directory.exists():
+        return 0, 0
+    events = ds.dataset(directory, format="parquet", partitioning="hive").to_table(
+        columns=["events"])["events"]
+    return len(events), int(pa.compute.sum(events).as_py() or 0)
 
 
 def _percentile(values: list[int], percent: int) -> int | None:

@@ -97,7 +97,8 @@ def latest_price(record: MiniTicker) -> dict[str, Any]:
     """The read API's object for ``record``: every field of the record, decimals as its exact
     strings, plus ``change_24h`` (close - open, exact) and ``change_24h_percent`` (over open,
     rounded half-even to two places; None when open is zero)."""
-    price: dict[str, Any] = record._asdict()
+    # An optional field the record lacks is left out, as in its JSON line.
+    price: dict[str, Any] = {k: v for k, v in record._asdict().items() if v is not None}
     opened = Decimal(record.open_price)
     change = Decimal(record.close_price) - opened
     price["change_24h"] = f"{change:.{DECIMAL_SCALE}f}"

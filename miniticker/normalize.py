@@ -18,11 +18,18 @@ from .errors import InvalidMiniTicker
 from .record import BINANCE_FIELDS, FIELDS, MiniTicker
 from .streams import ALL_MARKET_STREAM, stream_name_for
 from .timestamps import iso_from_millis
-from .validate import CHECKS, check_epoch_millis, check_event_type, check_price_range, check_symbol
+from .validate import (
+    check_epoch_millis,
+    check_event_type,
+    check_of,
+    check_price_range,
+    check_symbol,
+)
 
-# (field name, Binance key, check) for every field copied from Binance, in record order.
+# (field name, Binance key, check, optional) for every field copied from Binance, in record
+# order. An optional one (added later) may be missing from the payload: the record's is None.
 _COPIED = tuple(
-    (f.name, f.binance_key, CHECKS[f.kind]) for f in FIELDS if f.binance_key is not None
+    (f.name, f.binance_key, check_of(f), f.optional) for f in FIELDS if f.binance_key is not None
 )
 _KEY_OF = dict(BINANCE_FIELDS)
 
@@ -46,11 +53,14 @@ def normalize(
             None, f"expected a mini-ticker JSON object, got {type(payload).__name__}", payload
         )
     values: dict[str, Any] = {}
-    for name, key, check in _COPIED:
+    for name, key, check, optional in _COPIED:
         try:
             raw = payload[key]
         except KeyError:
-            raise InvalidMiniTicker(name, f"missing (Binance key {key!r})", payload) from None
+            if not optional:
+                raise InvalidMiniTicker(
+                    name, f"missing (Binance key {key!r})", payload) from None
+            raw = None
         values[name] = check(raw, name, payload)
     check_event_type(values["event_type"], payload)
     symbol = values["symbol"]

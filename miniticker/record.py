@@ -7,10 +7,16 @@ listing field names of their own.
 
 Decimal values are the exact strings Binance sent. They never pass through ``float``; each runtime
 converts them to an exact decimal type (``decimal.Decimal``, Arrow ``decimal128``).
+
+The record evolves by appending *optional* fields only: a field typed ``Optional[...]`` with the
+default ``None``, after every required one. Lines archived before it existed lack it and still
+convert (the field None, a null column); a required field is never added, removed, renamed or
+retyped, or the archive written before the change would no longer pass the contract.
 """
 
+import collections
 import enum
-from typing import Annotated, NamedTuple, Optional, get_type_hints
+from typing import Annotated, Any, NamedTuple, Optional, get_args, get_type_hints
 
 #: The Binance event type of a mini-ticker payload (its ``"e"``).
 EVENT_TYPE = "24hrMiniTicker"
@@ -48,12 +54,14 @@ class FieldKind(enum.Enum):
 
 
 class FieldSpec(NamedTuple):
-    """One field of the record: its name, kind, Binance source key and meaning."""
+    """One field of the record: its name, kind, Binance source key and meaning, and whether a
+    record may lack it (a field added after the archive began; None when absent)."""
 
     name: str
     kind: FieldKind
     binance_key: Optional[str]  # the key in Binance's payload, or None for a derived field
     doc: str
+    optional: bool = False
 
 
 class _Meta(NamedTuple):
@@ -95,17 +103,40 @@ class MiniTicker(NamedTuple):
     received_at: Annotated[int, _millis(None, "when the ingester read the frame, epoch ms UTC")]
 
 
-def _field_specs() -> tuple[FieldSpec, ...]:
-    hints = get_type_hints(MiniTicker, include_extras=True)
+def field_specs(record_type: Any) -> tuple[FieldSpec, ...]:
+    """The fields of a record class written like `MiniTicker`: a field is optional exactly when
+    it has a default, which must be None, and its type admits None."""
+    hints = get_type_hints(record_type, include_extras=True)
+    defaults = record_type._field_defaults
     specs = []
-    for name in MiniTicker._fields:
-        (meta,) = (m for m in hints[name].__metadata__ if isinstance(m, _Meta))
-        specs.append(FieldSpec(name, meta.kind, meta.binance_key, meta.doc))
+    for name in record_type._fields:
+        hint = hints[name]
+        (meta,) = (m for m in hint.__metadata__ if isinstance(m, _Meta))
+        optional = name in defaults
+        admits_none = type(None) in get_args(hint.__origin__)  # Optional[X] is Union[X, None]
+        if optional and (defaults[name] is not None or not admits_none):
+            raise TypeError(f"optional field {name} must be Optional[...] = None")
+        if admits_none and not optional:
+            raise TypeError(f"field {name} admits None but has no default None")
+        specs.append(FieldSpec(name, meta.kind, meta.binance_key, meta.doc, optional))
     return tuple(specs)
 
 
+def record_class(fields: tuple[FieldSpec, ...], name: str = "MiniTicker") -> Any:
+    """A named tuple class of ``fields`` (optional ones default to None): the record of another
+    version of the contract, e.g. the current one plus a field added later, for a test that
+    proves what was archived before still converts. Optional fields come after required ones."""
+    optional = [f.optional for f in fields]
+    if optional != sorted(optional):
+        raise ValueError("optional fields must follow every required field")
+    return collections.namedtuple(name, [f.name for f in fields],
+                                  defaults=[None] * sum(optional))
+
+
 #: Every field of the record, in record order.
-FIELDS: tuple[FieldSpec, ...] = _field_specs()
+FIELDS: tuple[FieldSpec, ...] = field_specs(MiniTicker)
+#: The fields a stored record may lack (added after the archive began), in record order.
+OPTIONAL_FIELDS: tuple[str, ...] = tuple(f.name for f in FIELDS if f.optional)
 FIELD_NAMES: tuple[str, ...] = MiniTicker._fields
 DECIMAL_FIELDS: tuple[str, ...] = tuple(f.name for f in FIELDS if f.kind is FieldKind.DECIMAL)
 EPOCH_MILLIS_FIELDS: tuple[str, ...] = tuple(

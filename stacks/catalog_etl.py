@@ -1,8 +1,10 @@
-"""The Glue catalog of both datasets, the raw_to_parquet job and its schedule, and Athena
-(DESIGN §2.6, §3.3): tables whose columns come from the contract, no crawler."""
+"""The Glue catalog of the raw and curated datasets, the two Glue jobs (raw_to_parquet hourly,
+compact_day daily) and their schedules, and Athena (DESIGN §2.6, §3.3): tables whose columns come
+from the contract and `miniticker.catalog`, no crawler."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from aws_cdk import Aws, RemovalPolicy, Stack
@@ -17,14 +19,30 @@ from miniticker import catalog, layout
 
 from .buckets import build_output_bucket
 from .nag import GRANT_ACTIONS, acknowledge, arn_finding, cdk_assets_finding
-from .packaging import REPO, glue_job_files, pinned_version
+from .packaging import REPO, glue_job_files, pinned_version, wheel_name
+from .queries import CANDLES_QUERY, GAPS_QUERY
 
-JOB_SCRIPT = REPO / "glue_jobs" / "raw_to_parquet.py"
-CONTRACT_WHEEL_VERSION = "1"  # the key is fixed; each deploy overwrites it
+JOB_SCRIPT = REPO / "glue_jobs" / "raw_to_parquet.py"  # hourly
+COMPACTION_SCRIPT = REPO / "glue_jobs" / "compact_day.py"  # daily
+#: The wheels both jobs install: the record contract and the jobs' own package.
+JOB_PACKAGES = (REPO / "miniticker", REPO / "glue_jobs" / "curation")
+WHEEL_VERSION = "1"  # the keys are fixed; each deploy overwrites them
 SCRIPTS_PREFIX = "glue/"
-JOB_CAPACITY_DPU = 0.0625  # 1/16 DPU: 1 GB of memory, which the job stays well under
+JOB_CAPACITY_DPU = 0.0625  # 1/16 DPU: 1 GB of memory, which each job stays under
 JOB_TIMEOUT_MINUTES = 60
-MAX_CONCURRENT_RUNS = 4  # hours of a backfill may run side by side
+MAX_CONCURRENT_RUNS = 4  # hours of a backfill may run side by side (each event day's lock
+#                          serializes their writes to one day)
+#: A day's partitions are compacted one after another (bench/bench_compaction.py measures a
+#: day of 200 symbols); a backfill of many days is started by hand with a longer timeout.
+COMPACTION_TIMEOUT_MINUTES = 120
+#: Daily, for the day before (the job's default day). Events of day D keep arriving in the raw
+#: hour D+1T00 (Firehose's buffer, the feed's lag); the default hourly schedule converts that
+#: hour at 01:15. Compacting after it means a late event seldom lands in a compacted day; one that
+#: does is merged into a new generation under the day's lock, so the time is for cost, not for
+#: correctness.
+COMPACTION_SCHEDULE = "cron(30 1 * * ? *)"
+#: The jobs' own runtime pins, beyond pyarrow (the reasons are in the file).
+GLUE_REQUIREMENTS = REPO / "glue_jobs" / "requirements.txt"
 RESULTS_CUTOFF_BYTES = 10 * 1024**3  # an Athena query scanning more is cancelled
 
 LATEST_PRICES = """-- Latest price of every symbol (from the curated dataset, last two days).
@@ -57,9 +75,10 @@ ORDER BY 1
 
 class CatalogAndEtl(Construct):
     """Database, a JSON table over ``raw/`` (partition projection: queryable as Firehose
-    writes), a Parquet table over ``curated/`` (the job registers its partitions), the Python
-    shell job with the contract as a wheel, its scheduled trigger, and an Athena workgroup
-    with named queries."""
+    writes), three Parquet tables over ``curated/`` (the jobs register and move their
+    partitions), the hourly and the daily Python shell jobs with the contract and the
+    ``curation`` package as wheels, their scheduled triggers, and an Athena workgroup with
+    named queries."""
 
     def __init__(
         self,
@@ -92,52 +111,54 @@ class CatalogAndEtl(Construct):
                 "projection.hour.digits": "2",
                 "storage.location.template": raw_location + "dt=${dt}/hour=${hour}/",
             }))
-        self.curated_table = self._table(catalog.curated_table_input(
-            f"s3://{bucket.bucket_name}/{layout.CURATED_PREFIX}"))
-        for table in (self.raw_table, self.curated_table):
+        # The curated tables: no projection, since each partition's location is the catalog's
+        # to say (its hourly files, or a compacted generation).
+        self.curated_tables = {
+            table_input["Name"]: self._table(table_input)
+            for table_input in catalog.curated_table_inputs(f"s3://{bucket.bucket_name}/")}
+        for table in (self.raw_table, *self.curated_tables.values()):
             table.node.add_dependency(database)
 
-        # The job's files at fixed keys: Glue's pip needs a wheel's own file name.
+        # The jobs' files at fixed keys: Glue's pip needs a wheel's own file name.
         self.scripts = build_output_bucket(self, "Scripts", access_logs=access_logs,
                                            log_prefix="glue-scripts/")
         deployment = s3deploy.BucketDeployment(
             self, "JobFiles", destination_bucket=self.scripts,
             destination_key_prefix=SCRIPTS_PREFIX,
-            sources=[glue_job_files(JOB_SCRIPT, CONTRACT_WHEEL_VERSION)])
+            sources=[glue_job_files((JOB_SCRIPT, COMPACTION_SCRIPT), JOB_PACKAGES,
+                                    WHEEL_VERSION)])
+        scripts = f"s3://{self.scripts.bucket_name}/{SCRIPTS_PREFIX}"
+        arguments = {
+            "--bucket": bucket.bucket_name,
+            "--database": database_name,
+            "--extra-py-files": ",".join(scripts + wheel_name(package, WHEEL_VERSION)
+                                         for package in JOB_PACKAGES),
+            "--additional-python-modules": ",".join((
+                f"pyarrow=={pinned_version(REPO / 'requirements.txt', 'pyarrow')}",
+                f"boto3=={pinned_version(GLUE_REQUIREMENTS, 'boto3')}")),
+            "library-set": "analytics",
+        }
 
         self.role = iam.Role(self, "JobRole", assumed_by=iam.ServicePrincipal("glue.amazonaws.com"),
                              description="raw_to_parquet: raw hours in, curated Parquet out")
-        scripts = f"s3://{self.scripts.bucket_name}/{SCRIPTS_PREFIX}"
-        wheel = f"miniticker-{CONTRACT_WHEEL_VERSION}-py3-none-any.whl"
-        self.job = glue.CfnJob(
-            self, "Job",
-            name=f"{name_prefix}-raw-to-parquet",
-            description="Raw gzip JSON lines of an hour into curated Snappy Parquet",
-            role=self.role.role_arn,
-            command=glue.CfnJob.JobCommandProperty(
-                name="pythonshell", python_version="3.9",
-                script_location=scripts + JOB_SCRIPT.name),
-            glue_version="3.0",
-            max_capacity=JOB_CAPACITY_DPU,
-            timeout=JOB_TIMEOUT_MINUTES,
-            max_retries=1,
-            execution_property=glue.CfnJob.ExecutionPropertyProperty(
-                max_concurrent_runs=MAX_CONCURRENT_RUNS),
-            default_arguments={
-                "--bucket": bucket.bucket_name,
-                "--database": database_name,
-                "--table": catalog.CURATED_TABLE,
-                "--extra-py-files": scripts + wheel,
-                "--additional-python-modules":
-                    f"pyarrow=={pinned_version(REPO / 'requirements.txt', 'pyarrow')}",
-                "library-set": "analytics",
-            },
-        )
-        self.job.node.add_dependency(deployment)
-        acknowledge(self.job, "GL1", "Glue security configurations apply to Spark jobs, not to "
-                    "Python shell jobs; the job's logs stay in CloudWatch Logs' default encryption")
-        acknowledge(self.job, "GL3", "Python shell jobs have no job bookmarks to encrypt; each "
-                    "run is told its hour")
+        self.job = self._job(
+            "Job", name=f"{name_prefix}-raw-to-parquet", script=JOB_SCRIPT, role=self.role,
+            description="Raw gzip JSON lines of an hour into the curated tables (Snappy "
+                        "Parquet)",
+            timeout=JOB_TIMEOUT_MINUTES, max_concurrent_runs=MAX_CONCURRENT_RUNS,
+            arguments=arguments)
+        self.compaction_role = iam.Role(
+            self, "CompactionRole", assumed_by=iam.ServicePrincipal("glue.amazonaws.com"),
+            description="compact_day: a day's hourly curated files into one file a partition")
+        self.compaction_job = self._job(
+            "CompactionJob", name=f"{name_prefix}-compact-day", script=COMPACTION_SCRIPT,
+            role=self.compaction_role,
+            description="Compact an event day of the curated tables: one file (or a few) "
+                        "a table, day and symbol",
+            # One at a time is tidy; the day lock, not this, keeps two runs off one day.
+            timeout=COMPACTION_TIMEOUT_MINUTES, max_concurrent_runs=1, arguments=arguments)
+        for job in (self.job, self.compaction_job):
+            job.node.add_dependency(deployment)
         # aws-cdk-lib's own BucketDeployment handler: its runtime and role are the library's.
         handler = next(child for child in Stack.of(self).node.children
                        if child.node.id.startswith("Custom::CDKBucketDeployment"))
@@ -154,6 +175,11 @@ class CatalogAndEtl(Construct):
             self, "Schedule", type="SCHEDULED", schedule=schedule, start_on_creation=True,
             description="Convert the hour that just ended (Firehose has flushed it by then)",
             actions=[glue.CfnTrigger.ActionProperty(job_name=self.job.ref)])
+        self.compaction_trigger = glue.CfnTrigger(
+            self, "CompactionSchedule", type="SCHEDULED", schedule=COMPACTION_SCHEDULE,
+            start_on_creation=True,
+            description="Compact the day before, once its last raw hour has been converted",
+            actions=[glue.CfnTrigger.ActionProperty(job_name=self.compaction_job.ref)])
 
         self.workgroup = athena.CfnWorkGroup(
             self, "WorkGroup", name=name_prefix, recursive_delete_option=True,
@@ -167,12 +193,41 @@ class CatalogAndEtl(Construct):
                     encryption_configuration=athena.CfnWorkGroup.EncryptionConfigurationProperty(
                         encryption_option="SSE_S3"))))
         self.workgroup.apply_removal_policy(removal_policy)
-        for query_id, name, sql in (("LatestPrices", "latest price per symbol", LATEST_PRICES),
-                                    ("MinuteOhlc", "1-minute OHLC per symbol", MINUTE_OHLC)):
+        for query_id, name, sql in (
+                ("LatestPrices", "latest price per symbol", LATEST_PRICES),
+                ("MinuteOhlc", "1-minute OHLC per symbol", MINUTE_OHLC),
+                ("Candles", "1-minute candles per symbol (candles_1m)", CANDLES_QUERY),
+                ("Gaps", "gaps in the data per symbol (coverage)", GAPS_QUERY)):
             athena.CfnNamedQuery(
                 self, query_id, name=name, database=database_name,
                 work_group=self.workgroup.ref,  # a Ref: created after the workgroup
                 query_string=sql.format(database=database_name, table=catalog.CURATED_TABLE))
+
+    def _job(self, construct_id: str, *, name: str, script: Path, role: iam.IRole,
+             description: str, timeout: int, max_concurrent_runs: int,
+             arguments: dict[str, str]) -> glue.CfnJob:
+        """A Python shell job running one entry script of ``glue_jobs/``."""
+        job = glue.CfnJob(
+            self, construct_id,
+            name=name,
+            description=description,
+            role=role.role_arn,
+            command=glue.CfnJob.JobCommandProperty(
+                name="pythonshell", python_version="3.9",
+                script_location=f"s3://{self.scripts.bucket_name}/{SCRIPTS_PREFIX}{script.name}"),
+            glue_version="3.0",
+            max_capacity=JOB_CAPACITY_DPU,
+            timeout=timeout,
+            max_retries=1,  # both are safe to rerun: a rerun finds its work done
+            execution_property=glue.CfnJob.ExecutionPropertyProperty(
+                max_concurrent_runs=max_concurrent_runs),
+            default_arguments=arguments,
+        )
+        acknowledge(job, "GL1", "Glue security configurations apply to Spark jobs, not to "
+                    "Python shell jobs; the job's logs stay in CloudWatch Logs' default encryption")
+        acknowledge(job, "GL3", "Python shell jobs have no job bookmarks to encrypt; each "
+                    "run is told its hour or day")
+        return job
 
     def _table(self, table_input: dict[str, Any]) -> glue.CfnTable:
         """A table from `miniticker.catalog`'s definition, whose keys are CloudFormation's own."""
@@ -190,9 +245,13 @@ class CatalogAndEtl(Construct):
 
     @property
     def catalog_arns(self) -> list[str]:
-        """What registering partitions of the curated table touches (catalog, database, table)."""
+        """What reading, registering and moving partitions of the curated tables touches (the
+        catalog, the database, the three tables)."""
         base = f"arn:{Aws.PARTITION}:glue:{Aws.REGION}:{Aws.ACCOUNT_ID}"
         return [f"{base}:catalog", f"{base}:database/{self.database_name}",
-                self.table_arn(catalog.CURATED_TABLE)]
+                *(self.table_arn(name) for name in self.curated_tables)]
 
-
+    @property
+    def roles(self) -> tuple[iam.Role, iam.Role]:
+        """The hourly job's role and the compaction job's."""
+        return self.role, self.compaction_role

@@ -23,8 +23,17 @@ from .stream import TickerStream
 from .stream_config import StreamConfig
 from .web import WebSite
 
-#: Where the Glue job writes (it reads raw/); granted and acknowledged from this one list.
-ETL_WRITE_PREFIXES = (layout.CURATED_PREFIX, layout.QUARANTINE_PREFIX, layout.MANIFEST_PREFIX)
+#: What both Glue jobs read, write and delete: the three curated tables, and the manifests
+#: (day locks, day states, the retired ledger, the hourly run's manifests).
+CURATION_PREFIXES = (layout.CURATED_PREFIX, layout.CANDLES_PREFIX, layout.COVERAGE_PREFIX,
+                     layout.MANIFEST_PREFIX)
+#: What the hourly job reads, writes and deletes (it reads raw/ as well); the compaction job
+#: keeps to `CURATION_PREFIXES`. Granted and acknowledged from these lists.
+ETL_WRITE_PREFIXES = (*CURATION_PREFIXES, layout.QUARANTINE_PREFIX)
+#: What the jobs do in the Glue catalog, on the curated tables only: read the table, read,
+#: create and move (compaction, a late merge) its partitions (curation/partitions.py).
+GLUE_CATALOG_ACTIONS = ("glue:GetTable", "glue:BatchGetPartition", "glue:BatchCreatePartition",
+                        "glue:BatchUpdatePartition")
 
 #: Where Glue's Python shell jobs log (Glue creates the groups on first use).
 GLUE_LOG_GROUPS = "/aws-glue/python-jobs/"
@@ -100,7 +109,7 @@ class CryptoLiveStack(Stack):
             failures=consumer.failed_batches,
             table=storage.table,
             ingest_service=ingest.service,
-            glue_job_name=etl.job.ref,
+            glue_job_names=(etl.job.ref, etl.compaction_job.ref),
             symbols=settings.symbols,
             streams=settings.streams,
             no_data_minutes=settings.no_data_minutes,
@@ -118,31 +127,35 @@ class CryptoLiveStack(Stack):
         # on a condition (lambdas/consumer/writer.py, summaries.py).
         storage.table.grant(consumer.function, "dynamodb:BatchWriteItem", "dynamodb:PutItem",
                             "dynamodb:BatchGetItem")
-        etl.scripts.grant_read(etl.role)
-        storage.bucket.grant_read(etl.role, f"{layout.RAW_PREFIX}*")
-        for writes in ETL_WRITE_PREFIXES:
-            storage.bucket.grant_read_write(etl.role, f"{writes}*")
-        etl.role.add_to_policy(iam.PolicyStatement(
-            actions=["glue:GetTable", "glue:BatchCreatePartition"],
-            resources=etl.catalog_arns))
-        etl.role.add_to_policy(iam.PolicyStatement(
-            actions=["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"],
-            resources=[f"arn:{Aws.PARTITION}:logs:{Aws.REGION}:{Aws.ACCOUNT_ID}:log-group:"
-                       f"{GLUE_LOG_GROUPS}*"]))
-        acknowledge(etl.role, "IAM5", "The job reads every object under raw/ and writes under "
-                    "its own prefixes (grant action groups limited to those prefixes), reads its "
-                    "scripts, and logs to Glue's Python shell log groups",
-                    *GRANT_ACTIONS, arn_finding(etl.scripts, "/*"),
-                    *(arn_finding(storage.bucket, f"/{prefix}*")
-                      for prefix in (layout.RAW_PREFIX, *ETL_WRITE_PREFIXES)),
-                    "Resource::arn:<AWS::Partition>:logs:<AWS::Region>:<AWS::AccountId>:"
-                    f"log-group:{GLUE_LOG_GROUPS}*")
+        # The Glue jobs: the hourly one reads raw/ too; each reads its scripts.
+        for role, reads, writes in ((etl.role, (layout.RAW_PREFIX,), ETL_WRITE_PREFIXES),
+                                    (etl.compaction_role, (), CURATION_PREFIXES)):
+            etl.scripts.grant_read(role)
+            for prefix in reads:
+                storage.bucket.grant_read(role, f"{prefix}*")
+            for prefix in writes:
+                storage.bucket.grant_read_write(role, f"{prefix}*")
+            role.add_to_policy(iam.PolicyStatement(actions=list(GLUE_CATALOG_ACTIONS),
+                                                   resources=etl.catalog_arns))
+            role.add_to_policy(iam.PolicyStatement(
+                actions=["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"],
+                resources=[f"arn:{Aws.PARTITION}:logs:{Aws.REGION}:{Aws.ACCOUNT_ID}:log-group:"
+                           f"{GLUE_LOG_GROUPS}*"]))
+            acknowledge(role, "IAM5", "The job reads, writes and deletes objects under its own "
+                        "prefixes only (grant action groups limited to those prefixes; the "
+                        "hourly job also reads raw/), reads its scripts, and logs to Glue's "
+                        "Python shell log groups",
+                        *GRANT_ACTIONS, arn_finding(etl.scripts, "/*"),
+                        *(arn_finding(storage.bucket, f"/{prefix}*")
+                          for prefix in (*reads, *writes)),
+                        "Resource::arn:<AWS::Partition>:logs:<AWS::Region>:<AWS::AccountId>:"
+                        f"log-group:{GLUE_LOG_GROUPS}*")
 
         outputs: dict[str, tuple[str, str]] = {
             "StreamConfigSecretName": (stream_config.secret.secret_name,
                                        "Secret holding {\"streams\": [...]} for the ingester"),
             "DataBucketName": (storage.bucket.bucket_name,
-                               "raw/, curated/, quarantine/, athena-results/"),
+                               "raw/, curated/, quarantine/, manifests/, athena-results/"),
             "TableName": (storage.table.table_name, "DynamoDB table of recent prices"),
             "StreamName": (stream.stream.stream_name, "Kinesis Data Stream of mini-tickers"),
             "ArchiveDeliveryStreamName": (stream.archive.delivery_stream_name,
@@ -154,8 +167,11 @@ class CryptoLiveStack(Stack):
             "IngestClusterName": (ingest.cluster.cluster_name, "ECS cluster of the ingester"),
             "IngestServiceName": (ingest.service.service_name, "ECS service (one task)"),
             "IngestLogGroup": (ingest.log_group.log_group_name, "Ingester logs and metrics"),
-            "GlueDatabaseName": (settings.database_name, "Glue database of both tables"),
+            "GlueDatabaseName": (settings.database_name, "Glue database of the tables"),
             "GlueJobName": (etl.job.ref, "raw_to_parquet; start it by hand for a backfill"),
+            "GlueCompactionJobName": (etl.compaction_job.ref,
+                                      "compact_day; start it by hand with --day or "
+                                      "--start-day/--end-day"),
             "AthenaWorkGroup": (etl.workgroup.ref, "Athena workgroup with the named queries"),
             "OperationsDashboard": (monitoring.operations.dashboard_name,
                                     "CloudWatch dashboard of the pipeline"),

@@ -72,7 +72,7 @@ class Monitoring(Construct):
         failures: sqs.IQueue,
         table: dynamodb.ITable,
         ingest_service: ecs.FargateService,
-        glue_job_name: str,
+        glue_job_names: Sequence[str],
         symbols: Sequence[str],
         streams: Sequence[str],
         no_data_minutes: int,
@@ -114,7 +114,7 @@ class Monitoring(Construct):
             using_metrics={
                 "reads": table.metric("ReadThrottleEvents", statistic="Sum", period=MINUTE),
                 "writes": table.metric("WriteThrottleEvents", statistic="Sum", period=MINUTE)})
-        glue_runs = {state: self._glue_outcome(glue_job_name, state)
+        glue_runs = {state: self._glue_outcome(glue_job_names, state)
                      for state in ("SUCCEEDED", "FAILED", "TIMEOUT")}
 
         self.alarms = [
@@ -141,7 +141,8 @@ class Monitoring(Construct):
             self._alarm("EtlFailed", cw.MathExpression(
                 expression="failed + timeout", period=Duration.hours(1), label="failed runs",
                 using_metrics={"failed": glue_runs["FAILED"], "timeout": glue_runs["TIMEOUT"]}),
-                0, periods=1, description="A raw_to_parquet run failed or timed out"),
+                0, periods=1, description="A Glue run (raw_to_parquet or compact_day) failed or "
+                                           "timed out"),
         ]
 
         if read_api is not None:
@@ -190,7 +191,7 @@ class Monitoring(Construct):
             _graph("DynamoDB: throttles and write capacity", [throttles],
                    right=[table.metric_consumed_write_capacity_units(period=MINUTE)]))
         self.operations.add_widgets(
-            _graph("Glue raw_to_parquet runs", list(glue_runs.values()),
+            _graph("Glue runs: raw_to_parquet, compact_day", list(glue_runs.values()),
                    period=Duration.hours(1)),
             _graph("Failed batches waiting (DLQ)", [dlq_depth]))
 
@@ -271,13 +272,13 @@ class Monitoring(Construct):
         alarm.add_ok_action(cw_actions.SnsAction(self.topic))
         return alarm
 
-    def _glue_outcome(self, job_name: str, state: str) -> cw.Metric:
-        """Runs of the job that ended in ``state``, counted by an EventBridge rule: Glue
+    def _glue_outcome(self, job_names: Sequence[str], state: str) -> cw.Metric:
+        """Runs of the jobs that ended in ``state``, counted by an EventBridge rule: Glue
         publishes no run metrics for Python shell jobs."""
-        rule = events.Rule(self, f"Glue{state.title()}", description=f"raw_to_parquet {state}",
+        rule = events.Rule(self, f"Glue{state.title()}", description=f"Glue jobs {state}",
                            event_pattern=events.EventPattern(
                                source=["aws.glue"], detail_type=["Glue Job State Change"],
-                               detail={"jobName": [job_name], "state": [state]}))
+                               detail={"jobName": list(job_names), "state": [state]}))
         if state != "SUCCEEDED":
             rule.add_target(targets.SnsTopic(self.topic))
         return cw.Metric(namespace="AWS/Events", metric_name="TriggeredRules",

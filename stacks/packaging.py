@@ -11,6 +11,7 @@ import hashlib
 import re
 import shutil
 import zipfile
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -78,7 +79,7 @@ def write_wheel(package: Path, directory: Path, version: str) -> str:
         b"Tag: py3-none-any\n")
     record = [f"{path},sha256={_digest(data)},{len(data)}" for path, data in files.items()]
     files[f"{dist_info}/RECORD"] = ("\n".join([*record, f"{dist_info}/RECORD,,"]) + "\n").encode()
-    filename = f"{name}-{version}-py3-none-any.whl"
+    filename = wheel_name(package, version)
     # Fixed timestamps: the same sources make the same bytes, so the asset hash is stable.
     with zipfile.ZipFile(directory / filename, "w", zipfile.ZIP_DEFLATED) as wheel:
         for path, data in files.items():
@@ -93,22 +94,33 @@ def _digest(data: bytes) -> str:
 
 @jsii.implements(ILocalBundling)
 class _GlueJobFiles:
-    def __init__(self, script: Path, version: str) -> None:
-        self.script = script
+    def __init__(self, scripts: tuple[Path, ...], packages: tuple[Path, ...],
+                 version: str) -> None:
+        self.scripts = scripts
+        self.packages = packages
         self.version = version
 
     def try_bundle(self, output_dir: str, options: Any) -> bool:
-        shutil.copy(self.script, Path(output_dir) / self.script.name)
-        write_wheel(REPO / "miniticker", Path(output_dir), self.version)
+        for script in self.scripts:
+            shutil.copy(script, Path(output_dir) / script.name)
+        for package in self.packages:
+            write_wheel(package, Path(output_dir), self.version)
         return True
 
 
-def glue_job_files(script: Path, contract_version: str) -> s3deploy.ISource:
-    """A deployment source holding the job's script and the contract as a wheel."""
-    return s3deploy.Source.asset(str(script.parent), asset_hash_type=AssetHashType.OUTPUT,
+def glue_job_files(scripts: Sequence[Path], packages: Sequence[Path],
+                   version: str) -> s3deploy.ISource:
+    """A deployment source holding the jobs' entry scripts and each package as a wheel of
+    ``version`` (``<package>-<version>-py3-none-any.whl``), side by side."""
+    return s3deploy.Source.asset(str(scripts[0].parent), asset_hash_type=AssetHashType.OUTPUT,
                                  bundling=BundlingOptions(
                                      image=FALLBACK_IMAGE,
                                      # jsii.implements: mypy cannot see the interface
                                      local=_GlueJobFiles(  # type: ignore[arg-type]
-                                         script, contract_version),
+                                         tuple(scripts), tuple(packages), version),
                                  ))
+
+
+def wheel_name(package: Path, version: str) -> str:
+    """The file name `write_wheel` gives ``package``'s wheel."""
+    return f"{package.name}-{version}-py3-none-any.whl"

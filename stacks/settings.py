@@ -17,6 +17,7 @@ from constructs import Node
 from miniticker import (
     ALL_MARKET_STREAM,
     POPULAR_SYMBOLS,
+    catalog,
     check_stream_name,
     stream_name_for,
     symbol_of_stream,
@@ -61,7 +62,7 @@ NO_DATA_MINUTES_KEY = "crypto-live:no-data-minutes"
 WEB_KEY = "crypto-live:web"
 API_RESERVED_CONCURRENCY_KEY = "crypto-live:api-reserved-concurrency"
 
-DEFAULT_ENV = "dev"
+DEFAULT_ENV = catalog.DEFAULT_ENVIRONMENT
 DEFAULT_STREAMS = tuple(stream_name_for(symbol) for symbol in POPULAR_SYMBOLS)
 
 _ENV_NAME = re.compile(r"[a-z][a-z0-9-]{0,15}")
@@ -214,7 +215,7 @@ class Settings:
             hot_table_resolution_seconds=context.integer(
                 HOT_TABLE_RESOLUTION_KEY, cls.hot_table_resolution_seconds, 0, 3600,
                 "0 keeps every event; otherwise seconds, at most an hour"),
-            database_name=context.text(DATABASE_NAME_KEY, default_database_name(env_name),
+            database_name=context.text(DATABASE_NAME_KEY, catalog.default_database_name(env_name),
                                        _DATABASE_NAME, "lower-case letters, digits and '_'"),
             etl_schedule=context.text(ETL_SCHEDULE_KEY, cls.etl_schedule, _SCHEDULE,
                                       "cron(...) or rate(...)"),
@@ -279,15 +280,11 @@ def default_secret_name(env_name: str) -> str:
     return f"crypto-live-{env_name}.binance_ws"
 
 
-def default_database_name(env_name: str) -> str:
-    return f"crypto_live_{env_name.replace('-', '_')}"
-
-
 def local_settings(streams: tuple[str, ...]) -> Settings:
     """The names the local mode gives its stand-ins: the stack's, for environment ``local``."""
     return Settings(env_name="local", streams=streams,
                     secret_name=default_secret_name("local"),
-                    database_name=default_database_name("local"))
+                    database_name=catalog.default_database_name("local"))
 
 
 class _Context:

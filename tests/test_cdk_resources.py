@@ -17,9 +17,11 @@ from ingest.observability import MetricName as IngestMetric
 from lambdas.api.observability import MetricName as ApiMetric
 from lambdas.consumer import settings as consumer_settings
 from lambdas.consumer.observability import MetricName as ConsumerMetric
-from miniticker import FIELDS, POPULAR_SYMBOLS, layout
+from miniticker import FIELDS, POPULAR_SYMBOLS, catalog, layout
 from miniticker.kinesis_record import WHOLE_MARKET_EVENTS_PER_SECOND
-from stacks import monitoring
+from stacks import catalog_etl, monitoring
+from stacks.packaging import pinned_version
+from stacks.queries import CANDLES_QUERY, GAPS_QUERY
 from stacks.settings import Settings, SettingsError
 
 REPO = Path(__file__).resolve().parents[1]
@@ -285,44 +287,87 @@ def test_the_glue_tables_take_their_columns_from_the_contract(template: Template
     assert database["Name"] == "crypto_live_dev"
 
 
-def test_the_glue_job_runs_the_repository_script_on_a_schedule(template: Template):
-    job = only(template, "AWS::Glue::Job")["Properties"]
-    assert job["Command"]["Name"] == "pythonshell"
-    assert job["Command"]["PythonVersion"] == "3.9"
-    assert job["MaxCapacity"] == 0.0625
-    assert job["ExecutionProperty"] == {"MaxConcurrentRuns": 4}
-    arguments = job["DefaultArguments"]
-    assert arguments["library-set"] == "analytics"
-    assert arguments["--additional-python-modules"] == "pyarrow==21.0.0"
-    assert arguments["--database"] == "crypto_live_dev"
-    assert "miniticker-1-py3-none-any.whl" in str(arguments["--extra-py-files"])
-    assert "raw_to_parquet.py" in str(job["Command"]["ScriptLocation"])
-    trigger = only(template, "AWS::Glue::Trigger")["Properties"]
-    assert (trigger["Type"], trigger["Schedule"], trigger["StartOnCreation"]) == (
-        "SCHEDULED", "cron(15 * * * ? *)", True)
-    hourly = only(synth(etl_schedule="rate(2 hours)"), "AWS::Glue::Trigger")["Properties"]
-    assert hourly["Schedule"] == "rate(2 hours)"
+@pytest.mark.parametrize(("name", "prefix", "columns"), [
+    (catalog.CANDLES_TABLE, layout.CANDLES_PREFIX, catalog.CANDLES_COLUMNS),
+    (catalog.COVERAGE_TABLE, layout.COVERAGE_PREFIX, catalog.COVERAGE_COLUMNS)])
+def test_the_derived_tables_take_their_columns_from_the_catalog_module(
+        template: Template, name: str, prefix: str, columns: tuple[catalog.Column, ...]):
+    table = only(template, "AWS::Glue::Table", TableInput=Match.object_like({"Name": name}))
+    assert columns_of(table) == [(c.name, c.glue_type) for c in columns]
+    table_input = table["Properties"]["TableInput"]
+    assert [k["Name"] for k in table_input["PartitionKeys"]] == ["dt", "symbol"]
+    assert prefix in json.dumps(table_input["StorageDescriptor"]["Location"])
+    assert "projection.enabled" not in table_input["Parameters"]  # the catalog's locations
 
 
-def test_the_job_files_hold_the_script_and_an_installable_contract_wheel(tmp_path: Path):
+def jobs(template: Template) -> dict[str, dict[str, Any]]:
+    """The Glue jobs' properties by the script they run."""
+    found = {}
+    for job in template.find_resources("AWS::Glue::Job").values():
+        properties = job["Properties"]
+        location = properties["Command"]["ScriptLocation"]["Fn::Join"][1]
+        found[location[-1].rsplit("/", 1)[-1]] = properties
+    return found
+
+
+def test_the_glue_jobs_run_the_repository_scripts_on_schedules(template: Template):
+    found = jobs(template)
+    assert sorted(found) == ["compact_day.py", "raw_to_parquet.py"]
+    hourly, daily = found["raw_to_parquet.py"], found["compact_day.py"]
+    assert hourly["Name"] == "crypto-live-dev-raw-to-parquet"
+    assert daily["Name"] == "crypto-live-dev-compact-day"
+    assert hourly["ExecutionProperty"] == {"MaxConcurrentRuns": 4}
+    assert daily["ExecutionProperty"] == {"MaxConcurrentRuns": 1}
+    for job in (hourly, daily):
+        assert job["Command"]["Name"] == "pythonshell"
+        assert job["Command"]["PythonVersion"] == "3.9"
+        assert job["MaxCapacity"] == 0.0625
+        arguments = job["DefaultArguments"]
+        assert arguments["library-set"] == "analytics"
+        assert arguments["--additional-python-modules"] == (
+            f"pyarrow=={pinned_version(REPO / 'requirements.txt', 'pyarrow')},"
+            f"boto3=={pinned_version(catalog_etl.GLUE_REQUIREMENTS, 'boto3')}")
+        assert arguments["--database"] == "crypto_live_dev"
+        wheels = json.dumps(arguments["--extra-py-files"])
+        assert "/glue/miniticker-1-py3-none-any.whl,s3://" in wheels
+        assert wheels.endswith('/glue/curation-1-py3-none-any.whl"]]}')
+    assert daily["Role"] != hourly["Role"]
+    triggers = {json.dumps(t["Properties"]["Actions"]): t["Properties"]
+                for t in template.find_resources("AWS::Glue::Trigger").values()}
+    assert len(triggers) == 2
+    schedules = sorted((t["Type"], t["Schedule"], t["StartOnCreation"]) for t in triggers.values())
+    assert schedules == [("SCHEDULED", "cron(15 * * * ? *)", True),
+                         ("SCHEDULED", catalog_etl.COMPACTION_SCHEDULE, True)]
+    hourly_schedules = [t["Properties"]["Schedule"] for t in synth(
+        etl_schedule="rate(2 hours)").find_resources("AWS::Glue::Trigger").values()]
+    assert sorted(hourly_schedules) == sorted(["rate(2 hours)", catalog_etl.COMPACTION_SCHEDULE])
+
+
+def test_the_job_files_hold_both_scripts_and_installable_wheels(tmp_path: Path):
     app = cdk.App(context={"aws:cdk:enable-asset-metadata": True})
     build(app)
     assembly = app.synth()
     wheels = list(Path(assembly.directory).rglob("miniticker-1-py3-none-any.whl"))
     assert wheels
     folder = wheels[0].parent
-    assert (folder / "raw_to_parquet.py").read_bytes() == (
-        REPO / "glue_jobs" / "raw_to_parquet.py").read_bytes()
+    assert sorted(p.name for p in folder.iterdir()) == [
+        "compact_day.py", "curation-1-py3-none-any.whl", "miniticker-1-py3-none-any.whl",
+        "raw_to_parquet.py"]
+    for script in ("raw_to_parquet.py", "compact_day.py"):
+        assert (folder / script).read_bytes() == (REPO / "glue_jobs" / script).read_bytes()
     installed = subprocess.run(
         [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-index",
-         "--target", str(tmp_path / "site"), str(wheels[0])],
+         "--target", str(tmp_path / "site"), str(folder / "miniticker-1-py3-none-any.whl"),
+         str(folder / "curation-1-py3-none-any.whl")],
         capture_output=True, text=True, check=False)
     assert installed.returncode == 0, installed.stderr
     site = str(tmp_path / "site")
+    # Imported as Glue would: from the installed wheels only (isolated, not the repository).
     check = subprocess.run([sys.executable, "-I", "-c", f"import sys; sys.path.insert(0, {site!r})"
-                            "; import miniticker.catalog; print(miniticker.__file__)"],
+                            "; import miniticker.catalog, curation.compaction, curation.hourly"
+                            "; print(miniticker.__file__, curation.__file__)"],
                            cwd=tmp_path, capture_output=True, text=True, check=False)
-    assert str(tmp_path / "site") in check.stdout, check.stderr
+    assert check.stdout.count(site) == 2, check.stderr
 
 
 def test_athena_enforces_encrypted_results_and_keeps_the_named_queries(template: Template):
@@ -332,28 +377,59 @@ def test_athena_enforces_encrypted_results_and_keeps_the_named_queries(template:
     assert configuration["ResultConfiguration"]["EncryptionConfiguration"] == {
         "EncryptionOption": "SSE_S3"}
     assert layout.ATHENA_RESULTS_PREFIX in str(configuration["ResultConfiguration"])
-    queries = template.find_resources("AWS::Athena::NamedQuery")
-    names = sorted(q["Properties"]["Name"] for q in queries.values())
-    assert names == ["1-minute OHLC per symbol", "latest price per symbol"]
-    for query in queries.values():
-        assert '"crypto_live_dev"."miniticker"' in query["Properties"]["QueryString"]
+    queries = {q["Properties"]["Name"]: q["Properties"]["QueryString"]
+               for q in template.find_resources("AWS::Athena::NamedQuery").values()}
+    assert sorted(queries) == ["1-minute OHLC per symbol", "1-minute candles per symbol "
+                               "(candles_1m)", "gaps in the data per symbol (coverage)",
+                               "latest price per symbol"]
+    for name in ("1-minute OHLC per symbol", "latest price per symbol"):
+        assert '"crypto_live_dev"."miniticker"' in queries[name]
+    assert queries["1-minute candles per symbol (candles_1m)"] == CANDLES_QUERY.format(
+        database="crypto_live_dev")
+    assert queries["gaps in the data per symbol (coverage)"] == GAPS_QUERY.format(
+        database="crypto_live_dev")
+    assert '"crypto_live_dev"."candles_1m"' in queries["1-minute candles per symbol (candles_1m)"]
+    assert '"crypto_live_dev"."coverage"' in queries["gaps in the data per symbol (coverage)"]
 
 
-def test_the_job_role_reads_raw_and_writes_only_its_own_prefixes(template: Template):
+def role_statements(template: Template, role_id: str) -> list[dict[str, Any]]:
+    return [s for p in template.find_resources("AWS::IAM::Policy").values()
+            if {"Ref": role_id} in p["Properties"]["Roles"]
+            for s in p["Properties"]["PolicyDocument"]["Statement"]]
+
+
+def test_the_job_roles_read_and_write_only_their_own_prefixes(template: Template):
     roles = template.find_resources("AWS::IAM::Role", {"Properties": Match.object_like({
         "AssumeRolePolicyDocument": Match.object_like({"Statement": [Match.object_like({
             "Principal": {"Service": "glue.amazonaws.com"}})]})})})
-    (role_id,) = roles
-    statements = [s for p in template.find_resources("AWS::IAM::Policy").values()
-                  if {"Ref": role_id} in p["Properties"]["Roles"]
-                  for s in p["Properties"]["PolicyDocument"]["Statement"]]
-    writes = [s for s in statements if "s3:PutObject" in s["Action"]]
-    written = json.dumps([s["Resource"] for s in writes])
-    for prefix in (layout.CURATED_PREFIX, layout.QUARANTINE_PREFIX, layout.MANIFEST_PREFIX):
-        assert prefix in written
-    assert layout.RAW_PREFIX not in written
-    glue_actions = [s["Action"] for s in statements if "glue:" in str(s["Action"])]
-    assert glue_actions == [["glue:GetTable", "glue:BatchCreatePartition"]]
+    found = jobs(template)
+    by_script = {script: job["Role"]["Fn::GetAtt"][0] for script, job in found.items()}
+    assert sorted(by_script.values()) == sorted(roles)
+    curation = (layout.CURATED_PREFIX, layout.CANDLES_PREFIX, layout.COVERAGE_PREFIX,
+                layout.MANIFEST_PREFIX)
+    for script, extra_writes, reads_raw in (
+            ("raw_to_parquet.py", (layout.QUARANTINE_PREFIX,), True),
+            ("compact_day.py", (), False)):
+        statements = role_statements(template, by_script[script])
+        writes = [s for s in statements if "s3:PutObject" in s["Action"]]
+        written = sorted(r["Fn::Join"][1][-1] for s in writes for r in s["Resource"]
+                         if "Fn::Join" in r)
+        assert written == sorted(f"/{prefix}*" for prefix in (*curation, *extra_writes))
+        # Deleting: superseded hourly files, retired generations, the day lock.
+        assert all("s3:DeleteObject*" in s["Action"] for s in writes)
+        read = json.dumps([s["Resource"] for s in statements
+                           if "s3:GetObject*" in s["Action"] and s not in writes])
+        assert (f"/{layout.RAW_PREFIX}*" in read) is reads_raw
+        assert layout.RAW_PREFIX not in json.dumps([s["Resource"] for s in writes])
+        (glue_statement,) = [s for s in statements if "glue:" in str(s["Action"])]
+        assert glue_statement["Action"] == [
+            "glue:GetTable", "glue:BatchGetPartition", "glue:BatchCreatePartition",
+            "glue:BatchUpdatePartition"]
+        resources = json.dumps(glue_statement["Resource"])
+        for table in (catalog.CURATED_TABLE, catalog.CANDLES_TABLE, catalog.COVERAGE_TABLE):
+            assert f"table/crypto_live_dev/{table}" in resources
+        assert catalog.RAW_TABLE not in resources
+        assert len(glue_statement["Resource"]) == 5  # catalog, database, three tables
 
 
 def test_the_ingest_task_is_one_small_arm64_fargate_task(template: Template):
@@ -453,6 +529,11 @@ def test_alarms_cover_the_pipeline_and_notify_the_topic(template: Template):
     (backlog,) = [p for p in expressions if IngestMetric.BACKLOG in json.dumps(p)]
     assert_backlog_alarm(backlog, floor=monitoring.BACKLOG_FLOOR_SECONDS * len(POPULAR_SYMBOLS))
     assert any("TriggeredRules" in json.dumps(p) for p in expressions)  # Glue runs failing
+    glue_rules = [r["Properties"]["EventPattern"]["detail"] for r in template.find_resources(
+        "AWS::Events::Rule").values() if r["Properties"]["EventPattern"]["source"] == ["aws.glue"]]
+    assert sorted(rule["state"][0] for rule in glue_rules) == ["FAILED", "SUCCEEDED", "TIMEOUT"]
+    for rule in glue_rules:  # both jobs' runs
+        assert len(rule["jobName"]) == 2
     (api,) = [p for p in expressions if ApiMetric.SERVER_ERRORS in json.dumps(p)]
     assert "Throttles" in json.dumps(api)
     assert "ApiFunction" in json.dumps(api)
@@ -534,7 +615,8 @@ def test_the_dashboards_chart_every_part_and_every_configured_symbol(template: T
 def test_every_name_an_operator_needs_is_an_output(template: Template):
     outputs = template.to_json()["Outputs"]
     for name in ("DataBucketName", "TableName", "StreamName", "ArchiveDeliveryStreamName",
-                 "ConsumerFunctionName", "GlueJobName", "GlueDatabaseName", "AthenaWorkGroup",
+                 "ConsumerFunctionName", "GlueJobName", "GlueCompactionJobName",
+                 "GlueDatabaseName", "AthenaWorkGroup",
                  "OperationsDashboard", "PricesDashboard", "AlarmTopicArn",
                  "IngestClusterName", "IngestServiceName", "StreamConfigSecretName"):
         assert name in outputs, name

@@ -1,5 +1,8 @@
 """raw_to_parquet over moto's S3 and Glue catalog: exact rows, duplicates, bad input, empty
-hours, reruns, day boundaries, backfills, partitions, and the command line."""
+hours, reruns, day boundaries, backfills, partitions, and the command line.
+
+The curated tables are read the way Athena reads them, through the catalog's partitions
+(tests/curated_reader.py); tests/test_curated_exactly_once.py covers copies across raw hours."""
 
 from __future__ import annotations
 
@@ -16,15 +19,19 @@ from pathlib import Path
 from typing import Any
 
 import boto3
-import pyarrow.dataset as ds
-import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 import pytest
 
-from glue_jobs import raw_to_parquet as job
+from glue_jobs.curation import hourly, settings
+from glue_jobs.curation.reading import Piece, list_keys, pieces
+from glue_jobs.curation.spill import Spill, deduplicate, groups, read_spilled
+from glue_jobs.curation.validation import parse_piece
+from glue_jobs.curation.writing import DICTIONARY_COLUMNS, parquet_bytes
 from market_sim import POPULAR, MarketDataGenerator
 from miniticker import FIELDS, FieldKind, MiniTicker, normalize, to_json_line
-from miniticker.catalog import curated_table_input
+from miniticker.catalog import candles_table_input, coverage_table_input, curated_table_input
+
+from .curated_reader import locations, read_rows
 
 REPO = Path(__file__).resolve().parents[1]
 HOUR = datetime(2026, 11, 24, 10, tzinfo=timezone.utc)
@@ -51,11 +58,18 @@ def bucket(s3: Any) -> str:
 
 @pytest.fixture
 def catalog(glue: Any, bucket: str) -> str:
-    """The curated table as the CDK app defines it (columns from the contract)."""
+    return create_catalog(glue, bucket)
+
+
+def create_catalog(glue: Any, bucket: str) -> str:
+    """The three curated tables as the CDK app defines them (columns from the contract)."""
     database = f"db_{uuid.uuid4().hex[:8]}"
     glue.create_database(DatabaseInput={"Name": database})
-    glue.create_table(DatabaseName=database, TableInput=curated_table_input(
-        f"s3://{bucket}/curated/miniticker/"))
+    for table_input, prefix in ((curated_table_input, "miniticker"),
+                                (candles_table_input, "candles_1m"),
+                                (coverage_table_input, "coverage")):
+        glue.create_table(DatabaseName=database,
+                          TableInput=table_input(f"s3://{bucket}/curated/{prefix}/"))
     return database
 
 
@@ -76,23 +90,18 @@ def lines_of(records: list[MiniTicker]) -> list[bytes]:
     return [to_json_line(r) for r in records]
 
 
-def convert(bucket: str, *args: str, database: str | None = None) -> dict[str, Any]:
-    argv = ["--bucket", bucket, *args]
-    if database:
-        argv += ["--database", database]
-    else:
-        argv += ["--register-partitions", "false"]
-    return job.run(job.parse_settings(argv))
+def convert(bucket: str, database: str, *args: str, s3: Any = None,
+            glue: Any = None) -> dict[str, Any]:
+    """The job over the catalog's tables (``database``)."""
+    argv = ["--bucket", bucket, "--database", database, *args]
+    return hourly.run(settings.parse_settings(argv), s3=s3, glue=glue)
 
 
-def curated_rows(bucket: str) -> list[dict[str, Any]]:
-    """Every curated row, read back with pyarrow's Hive partitioning (dt and symbol from keys)."""
-    fs = pafs.S3FileSystem(endpoint_override=os.environ["AWS_ENDPOINT_URL"], scheme="http",
-                           access_key="testing", secret_key="testing", region="us-east-1")
-    dataset = ds.dataset(f"{bucket}/curated/miniticker", filesystem=fs, format="parquet",
-                         partitioning="hive")
-    rows = dataset.to_table().to_pylist()
-    return sorted(rows, key=lambda r: (r["symbol"], r["event_time"]))
+def curated_rows(glue: Any, database: str, table: str = "miniticker") -> list[dict[str, Any]]:
+    """Every row of a curated table as Athena reads it: through the catalog's partitions."""
+    rows = read_rows(glue, database, table)
+    time_column = {"miniticker": "event_time", "candles_1m": "minute", "coverage": "hour"}[table]
+    return sorted(rows, key=lambda r: (r["symbol"], r[time_column]))
 
 
 def expected_rows(records: list[MiniTicker]) -> list[dict[str, Any]]:
@@ -114,45 +123,52 @@ def expected_rows(records: list[MiniTicker]) -> list[dict[str, Any]]:
 
 
 def keys(s3: Any, bucket: str, prefix: str) -> list[str]:
-    return job.list_keys(s3, bucket, prefix)
+    return list_keys(s3, bucket, prefix)
 
 
 def test_an_hour_becomes_exact_parquet_rows(s3: Any, bucket: str, catalog: str, glue: Any):
     records = records_at(HOUR_MS + 60_000, 900)
     put_raw(s3, bucket, HOUR, "a", lines_of(records[:450]))
     put_raw(s3, bucket, HOUR, "b", lines_of(records[450:]))
-    summary = convert(bucket, "--hour", "2026-11-24T10", database=catalog)
-    assert curated_rows(bucket) == expected_rows(records)
-    assert keys(s3, bucket, "curated/") == [
-        f"curated/miniticker/dt=2026-11-24/symbol={s}/raw-hour=2026-11-24T10.parquet"
-        for s in sorted(POPULAR[:3])]
-    assert (summary["files_read"], summary["lines"], summary["rows_written"],
-            summary["duplicates"], summary["quarantined"]) == (2, 900, 900, 0, 0)
+    summary = convert(bucket, catalog, "--hour", "2026-11-24T10")
+    assert curated_rows(glue, catalog) == expected_rows(records)
+    symbols = sorted(POPULAR[:3])
+    assert keys(s3, bucket, "curated/") == sorted(
+        f"curated/{table}/dt=2026-11-24/symbol={s}/hourly/10.parquet"
+        for table in ("miniticker", "candles_1m", "coverage") for s in symbols)
+    assert (summary["files_read"], summary["lines"], summary["rows_new"],
+            summary["rows_already_curated"], summary["duplicates"],
+            summary["quarantined"]) == (2, 900, 900, 0, 0, 0)
+    assert summary["files_written"] == 9
     assert summary["pieces_checked_line_by_line"] == 0  # clean input takes the vectorised path
     assert summary["peak_memory_mb"] > 0
-    partitions = glue.get_partitions(DatabaseName=catalog, TableName="miniticker")["Partitions"]
-    assert sorted(p["Values"] for p in partitions) == [["2026-11-24", s]
-                                                      for s in sorted(POPULAR[:3])]
-    assert all(p["StorageDescriptor"]["Location"] ==
-               f"s3://{bucket}/curated/miniticker/dt={p['Values'][0]}/symbol={p['Values'][1]}/"
-               for p in partitions)
-    assert summary["partitions_registered"] == 3
-    again = convert(bucket, "--hour", "2026-11-24T10", database=catalog)
+    for table in ("miniticker", "candles_1m", "coverage"):
+        assert locations(glue, catalog, table) == {
+            ("2026-11-24", s): f"s3://{bucket}/curated/{table}/dt=2026-11-24/symbol={s}/hourly/"
+            for s in symbols}
+    assert summary["partitions_registered"] == 9
+    # The derived tables count the same events.
+    assert sum(c["events"] for c in curated_rows(glue, catalog, "candles_1m")) == 900
+    coverage = curated_rows(glue, catalog, "coverage")
+    assert [(c["symbol"], c["events"]) for c in coverage] == [(s, 300) for s in symbols]
+    again = convert(bucket, catalog, "--hour", "2026-11-24T10")
     assert again["partitions_registered"] == 0  # already there
+    assert (again["rows_new"], again["rows_already_curated"], again["files_written"]) == (
+        0, 900, 0)
 
 
-def test_duplicates_across_files_are_dropped(s3: Any, bucket: str):
+def test_duplicates_across_files_are_dropped(s3: Any, bucket: str, catalog: str, glue: Any):
     records = records_at(HOUR_MS, 300)
     put_raw(s3, bucket, HOUR, "a", lines_of(records[:200]))
     put_raw(s3, bucket, HOUR, "b", lines_of(records[150:]))  # 50 again
     put_raw(s3, bucket, HOUR, "c", lines_of(records[:10]) * 2)  # and within one file
-    summary = convert(bucket, "--hour", "2026-11-24T10")
-    assert curated_rows(bucket) == expected_rows(records)
+    summary = convert(bucket, catalog, "--hour", "2026-11-24T10")
+    assert curated_rows(glue, catalog) == expected_rows(records)
     assert summary["duplicates"] == 50 + 20
-    assert summary["rows_written"] == 300
+    assert summary["rows_new"] == 300
 
 
-def test_bad_input_is_quarantined_with_reasons(s3: Any, bucket: str):
+def test_bad_input_is_quarantined_with_reasons(s3: Any, bucket: str, catalog: str, glue: Any):
     records = records_at(HOUR_MS, 60)
     lines = lines_of(records[:20])
     missing = json.loads(lines[7])
@@ -162,8 +178,8 @@ def test_bad_input_is_quarantined_with_reasons(s3: Any, bucket: str):
     put_raw(s3, bucket, HOUR, "bad-lines", lines)
     put_raw(s3, bucket, HOUR, "truncated", lines_of(records[20:40]), cut=100)
     put_raw(s3, bucket, HOUR, "good", lines_of(records[40:]))
-    summary = convert(bucket, "--hour", "2026-11-24T10")
-    written = curated_rows(bucket)
+    summary = convert(bucket, catalog, "--hour", "2026-11-24T10")
+    written = curated_rows(glue, catalog)
     survivors = expected_rows([r for i, r in enumerate(records[:20]) if i not in (7, 12)]
                               + records[40:])
     from_truncated = [r for r in written if r not in survivors]
@@ -185,61 +201,90 @@ def test_bad_input_is_quarantined_with_reasons(s3: Any, bucket: str):
     (torn,) = rejected["truncated.gz.rejected.jsonl"]
     assert torn["reason"].startswith("truncated gzip stream")
     assert summary["quarantined"] == 3
-    assert summary["lines"] == summary["rows_written"] + 3
+    assert summary["quarantine_files"] == 2
+    assert summary["lines"] == summary["rows_new"] + 3
 
 
-def test_an_empty_hour(s3: Any, bucket: str):
-    summary = convert(bucket, "--hour", "2026-11-24T10")
-    assert (summary["files_read"], summary["rows_written"], summary["output_files"]) == (0, 0, 0)
+def test_an_empty_hour(s3: Any, bucket: str, catalog: str):
+    summary = convert(bucket, catalog, "--hour", "2026-11-24T10")
+    assert (summary["files_read"], summary["rows_new"], summary["files_written"]) == (0, 0, 0)
     assert keys(s3, bucket, "curated/") == []
 
 
-def test_a_rerun_replaces_its_own_output(s3: Any, bucket: str):
+def test_a_rerun_writes_nothing_and_replaces_its_quarantine(s3: Any, bucket: str, catalog: str,
+                                                            glue: Any):
     records = records_at(HOUR_MS, 300)
-    put_raw(s3, bucket, HOUR, "a", lines_of(records))
-    convert(bucket, "--hour", "2026-11-24T10")
+    lines = lines_of(records)
+    put_raw(s3, bucket, HOUR, "a", [*lines, b"not json\n"])
+    convert(bucket, catalog, "--hour", "2026-11-24T10")
     first = {k: s3.get_object(Bucket=bucket, Key=k)["Body"].read()
              for k in keys(s3, bucket, "curated/")}
-    convert(bucket, "--hour", "2026-11-24T10")
+    again = convert(bucket, catalog, "--hour", "2026-11-24T10")
     second = {k: s3.get_object(Bucket=bucket, Key=k)["Body"].read()
               for k in keys(s3, bucket, "curated/")}
     assert first == second  # same keys, same bytes
-    assert curated_rows(bucket) == expected_rows(records)
+    assert (again["rows_new"], again["rows_already_curated"], again["files_written"]) == (
+        0, 300, 0)
+    assert curated_rows(glue, catalog) == expected_rows(records)
+    manifest = json.loads(s3.get_object(
+        Bucket=bucket, Key="manifests/raw_to_parquet/2026-11-24T10.json")["Body"].read())
+    assert manifest["quarantine"] == keys(s3, bucket, "quarantine/") != []
+    assert manifest["summary"]["rows_already_curated"] == 300
 
-    # The hour's input changed (one symbol gone): the rerun deletes what it no longer writes.
-    kept = [r for r in records if r.symbol != records[0].symbol]
-    put_raw(s3, bucket, HOUR, "a", lines_of(kept))
-    convert(bucket, "--hour", "2026-11-24T10")
-    assert curated_rows(bucket) == expected_rows(kept)
+    # The hour's input changed (the bad line is gone): the rerun deletes its quarantine
+    # document; curated rows belong to no raw hour and stay.
+    put_raw(s3, bucket, HOUR, "a", lines[100:])
+    convert(bucket, catalog, "--hour", "2026-11-24T10")
+    assert keys(s3, bucket, "quarantine/") == []
+    assert curated_rows(glue, catalog) == expected_rows(records)
 
 
-def test_events_land_in_their_own_day(s3: Any, bucket: str):
+def test_a_manifest_of_the_layout_before_has_its_files_deleted(s3: Any, bucket: str,
+                                                                catalog: str, glue: Any):
+    """An hour curated by the job before the hourly files (a file a raw hour, day and symbol,
+    in the partition's directory): rerunning the hour removes them, as its manifest lists."""
+    records = records_at(HOUR_MS, 30)
+    put_raw(s3, bucket, HOUR, "a", lines_of(records))
+    old = "curated/miniticker/dt=2026-11-24/symbol=BTCUSDT/raw-hour=2026-11-24T10.parquet"
+    s3.put_object(Bucket=bucket, Key=old, Body=b"old")
+    s3.put_object(Bucket=bucket, Key="manifests/raw_to_parquet/2026-11-24T10.json",
+                  Body=json.dumps({"hour": "2026-11-24T10", "outputs": [old]}).encode())
+    convert(bucket, catalog, "--hour", "2026-11-24T10")
+    assert old not in keys(s3, bucket, "curated/")
+    assert curated_rows(glue, catalog) == expected_rows(records)
+
+
+def test_events_land_in_their_own_day(s3: Any, bucket: str, catalog: str, glue: Any):
     midnight = datetime(2026, 11, 25, 0, tzinfo=timezone.utc)
     late = records_at(int(midnight.timestamp() * 1000) - 30_000, 120)  # across midnight
     put_raw(s3, bucket, midnight, "a", lines_of(late))
-    convert(bucket, "--hour", "2026-11-25T00")
-    rows = curated_rows(bucket)
+    convert(bucket, catalog, "--hour", "2026-11-25T00")
+    rows = curated_rows(glue, catalog)
     assert rows == expected_rows(late)
     assert {r["dt"] for r in rows} == {"2026-11-24", "2026-11-25"}
-    assert "curated/miniticker/dt=2026-11-24/symbol=BTCUSDT/raw-hour=2026-11-25T00.parquet" in \
-        keys(s3, bucket, "curated/")
+    written = keys(s3, bucket, "curated/")
+    assert "curated/miniticker/dt=2026-11-24/symbol=BTCUSDT/hourly/23.parquet" in written
+    assert "curated/miniticker/dt=2026-11-25/symbol=BTCUSDT/hourly/00.parquet" in written
+    assert keys(s3, bucket, "manifests/raw_to_parquet/locks/") == []  # both days' released
 
 
-def test_a_backfill_of_several_hours(s3: Any, bucket: str):
+def test_a_backfill_of_several_hours(s3: Any, bucket: str, catalog: str, glue: Any):
     every: list[MiniTicker] = []
     for offset in range(3):
         hour = HOUR + timedelta(hours=offset)
         records = records_at(int(hour.timestamp() * 1000), 90, seed=offset)
         put_raw(s3, bucket, hour, "a", lines_of(records))
         every += records
-    summary = convert(bucket, "--start", "2026-11-24T10", "--end", "2026-11-24T13")
+    summary = convert(bucket, catalog, "--start", "2026-11-24T10", "--end", "2026-11-24T13")
     assert [h["hour"] for h in summary["hours"]] == [
         "2026-11-24T10", "2026-11-24T11", "2026-11-24T12"]
-    assert curated_rows(bucket) == expected_rows(every)
-    assert convert(bucket, "--hour", "2026-11-24T12", "--hours", "3")["rows_written"] == 270
+    assert curated_rows(glue, catalog) == expected_rows(every)
+    again = convert(bucket, catalog, "--hour", "2026-11-24T12", "--hours", "3")
+    assert (again["rows_new"], again["rows_already_curated"]) == (0, 270)
 
 
-def test_lines_the_fast_check_refuses_are_judged_by_the_contract(s3: Any, bucket: str):
+def test_lines_the_fast_check_refuses_are_judged_by_the_contract(s3: Any, bucket: str,
+                                                                 catalog: str, glue: Any):
     records = records_at(HOUR_MS, 30)
     unusual = records[5]._replace(symbol="ÄBCUSDT", stream_type="äbcusdt@miniTicker")
     spaced = json.dumps(json.loads(to_json_line(records[6])), indent=None,
@@ -248,11 +293,11 @@ def test_lines_the_fast_check_refuses_are_judged_by_the_contract(s3: Any, bucket
     lines[5] = to_json_line(unusual)
     lines[6] = spaced
     put_raw(s3, bucket, HOUR, "a", lines)
-    summary = convert(bucket, "--hour", "2026-11-24T10")
+    summary = convert(bucket, catalog, "--hour", "2026-11-24T10")
     assert summary["quarantined"] == 0
     assert summary["pieces_checked_line_by_line"] == 1
-    assert curated_rows(bucket) == expected_rows([unusual if r is records[5] else r
-                                                  for r in records])
+    assert curated_rows(glue, catalog) == expected_rows([unusual if r is records[5] else r
+                                                         for r in records])
 
 
 def test_the_command_line(s3: Any, bucket: str, aws: str):
@@ -263,7 +308,10 @@ def test_the_command_line(s3: Any, bucket: str, aws: str):
                            "--JOB_RUN_ID", "jr_1"],  # Glue's own arguments are ignored
                           cwd=REPO, env=env, capture_output=True, text=True, check=False)
     assert done.returncode == 0, done.stderr
-    assert json.loads(done.stdout)["rows_written"] == 30
+    assert json.loads(done.stdout)["rows_new"] == 30
+    assert keys(s3, bucket, "curated/miniticker/") == [
+        f"curated/miniticker/dt=2026-11-24/symbol={s}/hourly/10.parquet"
+        for s in sorted(POPULAR[:3])]
     missing = subprocess.run([sys.executable, "glue_jobs/raw_to_parquet.py", "--bucket", bucket,
                               "--hour", "2026-11-24T10", "--database", "nope"],
                              cwd=REPO, env=env, capture_output=True, text=True, check=False)
@@ -279,13 +327,13 @@ def test_the_command_line(s3: Any, bucket: str, aws: str):
     (["--raw-prefix", "raw"], "must end with '/'"),
 ])
 def test_bad_arguments_name_the_option(argv: list[str], words: str):
-    with pytest.raises(job.JobError, match=words):
-        job.parse_settings(["--bucket", "b", *argv])
+    with pytest.raises(settings.JobError, match=words):
+        settings.parse_settings(["--bucket", "b", *argv])
 
 
 def test_the_default_hour_is_the_last_complete_one():
     now = datetime(2026, 11, 24, 10, 17, tzinfo=timezone.utc)
-    assert job.last_complete_hour(now) == datetime(2026, 11, 24, 9, tzinfo=timezone.utc)
+    assert settings.last_complete_hour(now) == datetime(2026, 11, 24, 9, tzinfo=timezone.utc)
 
 
 @pytest.mark.parametrize(("field", "value"), [
@@ -301,17 +349,17 @@ def test_the_default_hour_is_the_last_complete_one():
     ("iso_timestamp", "2026-11-24T10:00:00Z"),
     ("symbol", ""),
 ])
-def test_the_fast_check_lets_no_invalid_line_through(s3: Any, bucket: str, field: str,
-                                                     value: Any):
+def test_the_fast_check_lets_no_invalid_line_through(s3: Any, bucket: str, catalog: str,
+                                                     glue: Any, *, field: str, value: Any):
     records = records_at(HOUR_MS, 30)
     lines = lines_of(records)
     broken = json.loads(lines[9])
     broken[field] = value
     lines[9] = json.dumps(broken, separators=(",", ":")).encode() + b"\n"
     put_raw(s3, bucket, HOUR, "a", lines)
-    summary = convert(bucket, "--hour", "2026-11-24T10")
+    summary = convert(bucket, catalog, "--hour", "2026-11-24T10")
     assert summary["quarantined"] == 1
-    assert curated_rows(bucket) == expected_rows(records[:9] + records[10:])
+    assert curated_rows(glue, catalog) == expected_rows(records[:9] + records[10:])
     (key,) = keys(s3, bucket, "quarantine/")
     (rejected,) = [json.loads(line) for line in
                    s3.get_object(Bucket=bucket, Key=key)["Body"].read().splitlines()]
@@ -319,23 +367,23 @@ def test_the_fast_check_lets_no_invalid_line_through(s3: Any, bucket: str, field
     assert rejected["line"] == lines[9].decode().rstrip("\n")
 
 
-def test_the_first_copy_of_a_duplicate_wins(s3: Any, bucket: str):
+def test_the_first_copy_of_a_duplicate_wins(s3: Any, bucket: str, catalog: str, glue: Any):
     records = records_at(HOUR_MS, 60)
     later = [r._replace(received_at=r.received_at + 999) for r in records[20:30]]
     put_raw(s3, bucket, HOUR, "a", lines_of(records[30:] + records[:30]))  # out of order too
     put_raw(s3, bucket, HOUR, "b", lines_of(later))
-    summary = convert(bucket, "--hour", "2026-11-24T10")
+    summary = convert(bucket, catalog, "--hour", "2026-11-24T10")
     assert summary["duplicates"] == 10
-    assert curated_rows(bucket) == expected_rows(records)
+    assert curated_rows(glue, catalog) == expected_rows(records)
 
 
 def test_the_spill_bounds_its_files_and_keeps_every_row(tmp_path: Path):
     records = records_at(HOUR_MS, 500)  # three symbols
-    rows = job.parse_piece(job.Piece("k", 1, b"".join(lines_of(records)), None)).rows
-    spill = job.Spill(str(tmp_path), max_files=2)
+    rows = parse_piece(Piece("k", 1, b"".join(lines_of(records)), None)).rows
+    spill = Spill(str(tmp_path), max_files=2)
     spill.add(rows.slice(0, 200))
     spill.add(rows.slice(200))
-    files = [job.read_spilled(path) for path in spill.close()]
+    files = [read_spilled(path) for path in spill.close()]
     assert len(files) == 2  # the third symbol shares a file
     assert sum(f.num_rows for f in files) == 500
     for table in files:
@@ -347,15 +395,15 @@ def test_the_spill_bounds_its_files_and_keeps_every_row(tmp_path: Path):
 
 def test_only_the_constant_columns_are_dictionary_encoded():
     records = records_at(HOUR_MS, 300)
-    rows = job.parse_piece(job.Piece("k", 1, b"".join(lines_of(records)), None)).rows
-    _, _, group = next(job.groups(job.deduplicate(rows)[0]))
-    metadata = pq.ParquetFile(io.BytesIO(job.parquet_bytes(group))).metadata
+    rows = parse_piece(Piece("k", 1, b"".join(lines_of(records)), None)).rows
+    _, _, group = next(groups(deduplicate(rows)[0]))
+    metadata = pq.ParquetFile(io.BytesIO(parquet_bytes(group))).metadata
     assert metadata.num_rows == group.num_rows
     chunks = {metadata.schema.column(i).name: metadata.row_group(0).column(i)
               for i in range(metadata.num_columns)}
-    assert set(job.DICTIONARY_COLUMNS) < set(chunks)  # a name not in the file is a mistake
+    assert set(DICTIONARY_COLUMNS) < set(chunks)  # a name not in the file is a mistake
     dictionary = {name for name, chunk in chunks.items() if chunk.dictionary_page_offset}
-    assert dictionary == set(job.DICTIONARY_COLUMNS)
+    assert dictionary == set(DICTIONARY_COLUMNS)
 
 
 @pytest.mark.parametrize("piece_bytes", [1, 700, 5_000, 10**9])
@@ -363,7 +411,7 @@ def test_pieces_are_whole_lines_numbered_from_their_object(piece_bytes: int):
     text = b"".join(lines_of(records_at(HOUR_MS, 40)))
     half = text.index(b"\n", len(text) // 2) + 1
     body = gzip.compress(text[:half]) + gzip.compress(text[half:])  # two gzip members
-    got = list(job.pieces(io.BytesIO(body), "k", piece_bytes=piece_bytes))
+    got = list(pieces(io.BytesIO(body), "k", piece_bytes=piece_bytes))
     assert b"".join(p.data for p in got) == text
     assert all(p.data.endswith(b"\n") and p.damage is None for p in got)
     assert [p.first_line for p in got] == [
@@ -371,7 +419,7 @@ def test_pieces_are_whole_lines_numbered_from_their_object(piece_bytes: int):
     if piece_bytes < len(text):
         assert len(got) > 1
 
-    truncated = list(job.pieces(io.BytesIO(body[:-40]), "k", piece_bytes=piece_bytes))
+    truncated = list(pieces(io.BytesIO(body[:-40]), "k", piece_bytes=piece_bytes))
     assert truncated[-1].damage == "truncated gzip stream"
     assert text.startswith(b"".join(p.data for p in truncated))
     assert all(p.damage is None for p in truncated[:-1])

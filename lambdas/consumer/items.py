@@ -31,8 +31,9 @@ _ATTRIBUTES = tuple((spec.name, "S" if spec.kind is FieldKind.TEXT else "N") for
 
 def item_of(record: MiniTicker, retention_seconds: int) -> Item:
     """The item for ``record``, expiring ``retention_seconds`` after its event."""
+    # An optional field the record lacks (None) has no attribute, as it has no key in the line.
     item: Item = {name: {kind: value if type(value) is str else str(value)}
-                  for (name, kind), value in zip(_ATTRIBUTES, record)}
+                  for (name, kind), value in zip(_ATTRIBUTES, record) if value is not None}
     item[TTL_ATTRIBUTE] = {"N": str(record.event_time // 1000 + retention_seconds)}
     return item
 
