@@ -477,11 +477,11 @@ def stages(files: list[Path]) -> None:
                                     piece).rows
                 rows += curated.num_rows
                 timed("spill: write", spilled_rows.add, curated)
-        for spilled in timed("spill: write", spilled_rows.close):
+        by_day = timed("spill: write", spilled_rows.close)
+        for spilled in (path for paths in by_day.values() for path in paths):
             table = timed("spill: read back", spill.read_spilled, spilled)
-            unique, _ = timed("deduplicate, groups", spill.deduplicate, table)
-            runs: list[tuple[str, str, Any]] = timed("deduplicate, groups", list,
-                                                     spill.groups(unique))
+            unique, _ = timed("deduplicate, groups", spill.unique_runs, table)
+            runs: list[tuple[str, str, Any]] = timed("deduplicate, groups", list, unique)
             for _, _, group in runs:
                 written["job"] += len(timed("parquet_bytes", writing.parquet_bytes, group))
                 written["default"] += len(timed("(default)", writing.parquet_bytes, group,

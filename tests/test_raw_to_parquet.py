@@ -36,6 +36,7 @@ from .curated_reader import locations, read_rows
 REPO = Path(__file__).resolve().parents[1]
 HOUR = datetime(2026, 11, 24, 10, tzinfo=timezone.utc)
 HOUR_MS = int(HOUR.timestamp() * 1000)
+DAY = f"{HOUR:%Y-%m-%d}"
 EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
 
@@ -383,7 +384,9 @@ def test_the_spill_bounds_its_files_and_keeps_every_row(tmp_path: Path):
     spill = Spill(str(tmp_path), max_files=2)
     spill.add(rows.slice(0, 200))
     spill.add(rows.slice(200))
-    files = [read_spilled(path) for path in spill.close()]
+    by_day = spill.close()
+    assert list(by_day) == [DAY]
+    files = [read_spilled(path) for path in by_day[DAY]]
     assert len(files) == 2  # the third symbol shares a file
     assert sum(f.num_rows for f in files) == 500
     for table in files:
@@ -391,6 +394,21 @@ def test_the_spill_bounds_its_files_and_keeps_every_row(tmp_path: Path):
             mine = [r for r in table.to_pylist() if r["symbol"] == symbol]
             assert [r["event_time"] for r in mine] == sorted(r["event_time"] for r in mine)
     assert list(tmp_path.iterdir()) == []  # read back and removed
+
+
+def test_the_spill_keeps_each_event_day_in_files_of_its_own(tmp_path: Path):
+    day_ms = 86_400_000
+    records = [*records_at(HOUR_MS, 30), *records_at(HOUR_MS + day_ms, 30),
+               *records_at(HOUR_MS + 2 * day_ms, 30)]
+    rows = parse_piece(Piece("k", 1, b"".join(lines_of(records)), None)).rows
+    spill = Spill(str(tmp_path), max_files=2)  # fewer than the (day, symbol) pairs
+    spill.add(rows)
+    by_day = spill.close()
+    assert len(by_day) == 3
+    for day, paths in by_day.items():
+        tables = [read_spilled(path) for path in paths]
+        assert {d for t in tables for d in t["dt"].to_pylist()} == {day}
+        assert sum(t.num_rows for t in tables) == 30
 
 
 def test_only_the_constant_columns_are_dictionary_encoded():

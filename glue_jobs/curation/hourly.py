@@ -34,7 +34,7 @@ from .days import DayLock, DayState, retire
 from .partitions import ensure_partitions, s3_location
 from .reading import in_order, list_keys, pieces
 from .settings import HOUR_FORMAT, JobError, Settings, client_config, parse_settings
-from .spill import Spill, groups, read_spilled, split_by_day
+from .spill import Spill, read_spilled, unique_runs
 from .tables import TABLES, CuratedTable, compacted_location, hourly_location
 from .validation import Parsed, Rejected, parse_piece, quarantine_document
 from .writing import Merged, write_partition_rows
@@ -92,14 +92,7 @@ def convert_hour(settings: Settings, hour: datetime, s3: Any, glue: Any,
                     quarantine.setdefault(key, []).extend(part.rejected)
                 damaged = damaged or part.damaged
             counts["damaged_files"] += damaged
-        # Each spill file (a symbol, or a few) de-duplicated on its own and split by event day;
-        # files in parallel, each with its own memory. Still no lock taken.
-        by_day: dict[str, list[str]] = {}
-        for _, (files, duplicates) in in_order(executor, spill.close(), split_by_day,
-                                               ahead=settings.workers):
-            counts["duplicates"] += duplicates
-            for day, path in files.items():
-                by_day.setdefault(day, []).append(path)
+        by_day = spill.close()
         owner = (f"raw_to_parquet {hour.strftime(HOUR_FORMAT)} "
                  f"{socket.gethostname()}/{os.getpid()} {secrets.token_hex(4)}")
         for day in sorted(by_day):
@@ -139,7 +132,9 @@ def merge_day(settings: Settings, s3: Any, day: str, paths: Sequence[str], *, gl
 
         def partitions() -> Iterator[tuple[str, pa.Table]]:
             for path in paths:  # read back one file at a time: memory holds a few symbols
-                for _, symbol, rows in groups(read_spilled(path)):
+                unique, duplicates = unique_runs(read_spilled(path))
+                counts["duplicates"] += duplicates
+                for _, symbol, rows in unique:
                     held.renew_if_due()
                     yield symbol, rows
 

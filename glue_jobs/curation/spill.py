@@ -1,15 +1,15 @@
 """Valid rows on local disk by symbol, read back a few symbols at a time and de-duplicated.
 
 A raw hour of the whole market does not fit a 1/16-DPU worker's memory; its valid rows wait in
-LZ4-compressed Arrow IPC files, a file a symbol (or a few), and each file is then handled alone:
-de-duplicated, then split by event day (`split_by_day`), so that the merge into a day's curated
-files, under the day's lock, reads back one file of that day at a time and parses nothing.
+LZ4-compressed Arrow IPC files, a file an event day and symbol (or a few symbols), so that the
+merge into a day's curated files, under the day's lock, reads back one file of that day at a
+time, de-duplicates it (`unique_order`) and parses nothing.
 """
 
 import os
 import zlib
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, Optional
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -21,35 +21,46 @@ MAX_SPILL_FILES = 256  # a spill file a symbol up to this many (open files stay 
 
 
 class Spill:
-    """Valid rows on local disk, a file a symbol (LZ4-compressed Arrow IPC streams).
+    """Valid rows on local disk, a file an event day and symbol (LZ4-compressed Arrow IPC).
 
-    Past ``max_files`` symbols (the whole market), further symbols share files by CRC-32, so
-    open files stay bounded. Read back one file at a time: memory holds one symbol's hour.
+    Every file holds one event day, so the merge into a day reads only that day's files. Past
+    ``max_files`` (day, symbol) pairs (the whole market), further symbols share the files of
+    their day by CRC-32, so open files stay bounded (a day new by then gets one file of its
+    own). Read back one file at a time: memory holds one symbol's day of the hour.
     """
 
     def __init__(self, directory: str, max_files: int = MAX_SPILL_FILES) -> None:
         self.directory = directory
         self.max_files = max_files
-        self._file_of: dict[str, int] = {}
+        self._file_of: dict[str, int] = {}  # "day/symbol" -> file number
+        self._day_files: dict[str, list[int]] = {}
+        self._day_of: dict[int, str] = {}
         self._writers: dict[int, Any] = {}
 
-    def _file(self, symbol: str) -> int:
-        number = self._file_of.get(symbol)
+    def _file(self, key: str) -> int:
+        number = self._file_of.get(key)
         if number is None:
-            number = len(self._file_of) if len(self._file_of) < self.max_files \
-                else zlib.crc32(symbol.encode()) % self.max_files
-            self._file_of[symbol] = number
+            day, symbol = key.split("/")
+            files = self._day_files.setdefault(day, [])
+            if len(self._file_of) < self.max_files or not files:
+                number = len(self._day_of)
+                files.append(number)
+                self._day_of[number] = day
+            else:
+                number = files[zlib.crc32(symbol.encode()) % len(files)]
+            self._file_of[key] = number
         return number
 
     def add(self, rows: pa.Table) -> None:
         if not rows.num_rows:
             return
-        symbols = pc.dictionary_encode(rows["symbol"]).combine_chunks()
-        file_of = pa.array([self._file(s) for s in symbols.dictionary.to_pylist()], pa.int32())
+        keys = pc.dictionary_encode(
+            pc.binary_join_element_wise(rows["dt"], rows["symbol"], "/")).combine_chunks()
+        file_of = pa.array([self._file(k) for k in keys.dictionary.to_pylist()], pa.int32())
         if len(file_of) == 1:
             self._writer(file_of[0].as_py()).write_table(rows)
             return
-        row_files = pc.take(file_of, symbols.indices)
+        row_files = pc.take(file_of, keys.indices)
         order = pc.sort_indices(row_files)  # stable: each file keeps the rows' order
         rows, row_files = rows.take(order), row_files.take(order)
         offset = 0
@@ -69,13 +80,16 @@ class Spill:
     def _path(self, number: int) -> str:
         return os.path.join(self.directory, f"{number:04d}.arrow")
 
-    def close(self) -> list[str]:
-        """Finish writing; the spill files, each to be read once with `read_spilled`."""
+    def close(self) -> dict[str, list[str]]:
+        """Finish writing; the spill files by event day, each to be read once with
+        `read_spilled`."""
         for writer in self._writers.values():
             writer.close()
-        paths = [self._path(number) for number in sorted(self._writers)]
+        by_day: dict[str, list[str]] = {}
+        for number in sorted(self._writers):
+            by_day.setdefault(self._day_of[number], []).append(self._path(number))
         self._writers.clear()
-        return paths
+        return by_day
 
 
 def read_spilled(path: str) -> pa.Table:
@@ -86,40 +100,70 @@ def read_spilled(path: str) -> pa.Table:
     return table
 
 
-def deduplicate(rows: pa.Table) -> tuple[pa.Table, int]:
-    """One row per (symbol, event_time), ordered by them; the first in arrival order wins.
+def unique_runs(rows: pa.Table) -> tuple[Iterator[tuple[str, str, pa.Table]], int]:
+    """A spill file's rows as (day, symbol, rows) runs, one row per (symbol, event_time),
+    ordered by them, and the number of copies dropped. Rows are taken in their new order a run
+    at a time, so memory holds the file and one run's copy, not a second copy of the file."""
+    order = unique_order(rows)
+    if order is None:
+        return groups(rows), 0
+    keys = rows.select(["dt", "symbol"]).take(order)
+
+    def taken() -> Iterator[tuple[str, str, pa.Table]]:
+        for day, symbol, offset, count in runs(keys):
+            yield day, symbol, rows.take(order.slice(offset, count))
+    return taken(), rows.num_rows - len(order)
+
+
+def unique_order(rows: pa.Table) -> Optional[pa.Array]:
+    """The indices of one row per (symbol, event_time), ordered by them, the first in arrival
+    order winning; None when the rows are in that order already with no copies.
 
     Rows usually come in order already (one symbol, times increasing): that is checked in one
-    pass, and only rows out of order or repeated pay for the (stable) sort.
+    pass, and only rows out of order or repeated pay for the (stable) sort, of the two key
+    columns alone.
     """
-    count = rows.num_rows
-    if count < 2:
-        return rows, 0
+    if rows.num_rows < 2:
+        return None
     symbol = rows["symbol"].combine_chunks()
     event_time = rows["event_time"].combine_chunks()
     if all_true(pc.equal(symbol[1:], symbol[:-1])) and all_true(
             pc.greater(event_time[1:], event_time[:-1])):
-        return rows, 0
-    order = pc.sort_indices(rows, sort_keys=[("symbol", "ascending"),
-                                             ("event_time", "ascending")])
-    rows = rows.take(order)
-    symbol = rows["symbol"].combine_chunks()
-    event_time = rows["event_time"].combine_chunks()
+        return None
+    keys = pa.table({"symbol": symbol, "event_time": event_time})
+    order = pc.sort_indices(keys, sort_keys=[("symbol", "ascending"),
+                                             ("event_time", "ascending")])  # stable
+    keys = keys.take(order)
+    symbol, event_time = keys["symbol"].combine_chunks(), keys["event_time"].combine_chunks()
     changed = pc.or_(pc.not_equal(symbol[1:], symbol[:-1]),
                      pc.not_equal(event_time[1:], event_time[:-1]))
-    kept = rows.filter(pa.concat_arrays([pa.array([True]), changed]))
-    return kept, count - kept.num_rows
+    return order.filter(pa.concat_arrays([pa.array([True]), changed]))
 
 
-def groups(rows: pa.Table) -> Iterator[tuple[str, str, pa.Table]]:
-    """(day, symbol, rows) runs of rows ordered by symbol and event time (zero-copy slices)."""
+def deduplicate(rows: pa.Table) -> tuple[pa.Table, int]:
+    """One row per (symbol, event_time), ordered by them (`unique_order`), and the number of
+    copies dropped."""
+    order = unique_order(rows)
+    if order is None:
+        return rows, 0
+    return rows.take(order), rows.num_rows - len(order)
+
+
+def runs(rows: pa.Table) -> Iterator[tuple[str, str, int, int]]:
+    """(day, symbol, offset, count) of each run of rows ordered by symbol and event time."""
     keys = pc.binary_join_element_wise(rows["dt"], rows["symbol"], "/")
     offset = 0
     for run in pc.value_counts(keys):  # in order of first appearance: the runs, in order
         count = run["counts"].as_py()
         day, symbol = run["values"].as_py().split("/")
-        yield day, symbol, rows.slice(offset, count)
+        yield day, symbol, offset, count
         offset += count
+
+
+def groups(rows: pa.Table) -> Iterator[tuple[str, str, pa.Table]]:
+    """(day, symbol, rows) runs of rows ordered by symbol and event time (zero-copy slices)."""
+    for day, symbol, offset, count in runs(rows):
+        yield day, symbol, rows.slice(offset, count)
 
 
 def hours(rows: pa.Table) -> Iterator[tuple[int, pa.Table]]:
@@ -132,22 +176,3 @@ def hours(rows: pa.Table) -> Iterator[tuple[int, pa.Table]]:
         count = run["counts"].as_py()
         yield run["values"].as_py() % 24, rows.slice(offset, count)
         offset += count
-
-
-def split_by_day(path: str) -> tuple[dict[str, str], int]:
-    """Read a spill file, de-duplicate it and write its rows again a file an event day (beside
-    it, ``NNNN-dt=YYYY-MM-DD.arrow``, rows still ordered by symbol and event time); returns the
-    files by day and the duplicates dropped. The spill file is removed."""
-    rows, duplicates = deduplicate(read_spilled(path))
-    by_day: dict[str, list[pa.Table]] = {}
-    for day, _, group in groups(rows):
-        by_day.setdefault(day, []).append(group)
-    files = {}
-    stem = path[:-len(".arrow")] if path.endswith(".arrow") else path
-    for day, parts in by_day.items():
-        files[day] = f"{stem}-dt={day}.arrow"
-        with ipc.new_stream(files[day], SPILL_SCHEMA,
-                            options=ipc.IpcWriteOptions(compression="lz4")) as writer:
-            for part in parts:
-                writer.write_table(part)
-    return files, duplicates
