@@ -35,10 +35,12 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from miniticker.metrics import NAMESPACE  # noqa: E402  # standard library only
+
 os.environ.update({"TABLE_NAME": "bench", "AWS_REGION": "us-east-1",
                    "AWS_DEFAULT_REGION": "us-east-1", "AWS_ACCESS_KEY_ID": "bench",
                    "AWS_SECRET_ACCESS_KEY": "bench", "POWERTOOLS_TRACE_DISABLED": "true",
-                   "POWERTOOLS_METRICS_NAMESPACE": "CryptoLive"})
+                   "POWERTOOLS_METRICS_NAMESPACE": NAMESPACE})
 
 import boto3  # noqa: E402
 from botocore.awsrequest import AWSResponse  # noqa: E402

@@ -2,10 +2,11 @@
 
     .venv/bin/python bench/bench_ingest.py [--events 300000] [--repeat 5] [--outage-seconds 600]
 
-1. Throughput: generated Binance frames go through the service's own `FramePipeline`, by a
-   lane as a connection reads them (parse, normalise, drop duplicates, count, serialise), and
-   `Delivery` (lines packed into aggregated Kinesis records, PutRecords calls through
-   `KinesisSink`, boto3) to a local endpoint, in another process, that accepts every record.
+1. Throughput: generated Binance frames go through the service's own `SharedDeduplicator`, by
+   a `ConnectionBatcher` as a connection reads them (parse, normalise, drop duplicates, count,
+   serialise), and `Delivery` (lines packed into aggregated Kinesis records, PutRecords calls
+   through `KinesisSink`, boto3) to a local endpoint, in another process, that accepts every
+   record.
    Events per CPU second of this process (all its threads) = events/s per core; best of
    ``--repeat`` runs. Reference, same frames, same run, interleaved: the bare loop
    ``json.loads`` -> ``normalize_message`` -> ``to_json_line``. Each run's own ratio is printed
@@ -38,11 +39,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import boto3
 from aws_lambda_powertools import Logger, Metrics
 
+from ingest.batching import SharedDeduplicator
 from ingest.delivery import MEMORY_EVENTS, Delivery
 from ingest.kinesis_sink import CLIENT_CONFIG, KinesisSink
-from ingest.observability import IngestMetrics, MetricName
+from ingest.metric_names import MetricName
+from ingest.observability import IngestMetrics
 from ingest.packing import PartitionKeys, call_ends, pack, record_size
-from ingest.pipeline import FramePipeline
 from ingest.spool import Spool
 from market_sim import POPULAR, MarketDataGenerator, Shape, messages
 from miniticker import normalize_message, to_json_line
@@ -118,11 +120,11 @@ def service_path(frames: list[bytes], endpoint: str, spool_dir: Path) -> tuple[f
     # loop outrunning one sender would otherwise trigger (the outage part measures that).
     delivery = Delivery(kinesis_sink(endpoint), Spool(spool_dir),
                         metrics, memory_events=len(frames) * 400).start()
-    lane = FramePipeline(delivery, metrics).lane()
+    batcher = SharedDeduplicator(delivery, metrics).batcher()
     cpu, wall = time.process_time(), time.perf_counter()
     for frame in frames:
-        lane(frame, int(time.time() * 1000))
-    lane.flush()  # as a connection does when no frame is waiting
+        batcher(frame, int(time.time() * 1000))
+    batcher.flush()  # as a connection does when no frame is waiting
     left = delivery.stop(timeout=600)
     cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
     put = metrics.totals[MetricName.EVENTS_PUT]
@@ -201,7 +203,7 @@ def outage(seconds: float, rate: int) -> None:
         metrics = quiet_metrics()
         spool = Spool(Path(spool_dir))
         delivery = Delivery(kinesis_sink(dead), spool, metrics).start()
-        lane = FramePipeline(delivery, metrics).lane()
+        batcher = SharedDeduplicator(delivery, metrics).batcher()
         start = time.monotonic()
         samples: list[tuple[float, float]] = []
         sent = 0
@@ -210,9 +212,9 @@ def outage(seconds: float, rate: int) -> None:
             while sent < due:
                 # A cycle of rate * 10 frames: far longer than the duplicate filter's memory
                 # (64 events a symbol), so every replayed event counts as new.
-                lane(frames[sent % len(frames)], int(time.time() * 1000))
+                batcher(frames[sent % len(frames)], int(time.time() * 1000))
                 sent += 1
-            lane.flush()  # a connection's reads would time out here
+            batcher.flush()  # a connection's reads would time out here
             if not samples or elapsed - samples[-1][0] >= 1.0:
                 samples.append((elapsed, rss_mb()))
             time.sleep(0.005)

@@ -58,6 +58,9 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.bench_ingest import bare_loop
+from ingest.environment import variables
+from ingest.metric_names import MetricName
+from ingest.status import read_status
 from market_sim import WHOLE_MARKET, MarketDataGenerator, Payload
 from market_sim.server import BinanceServer
 from miniticker import ALL_MARKET_STREAM
@@ -164,16 +167,13 @@ class Run:
         environment = {name: value for name, value in os.environ.items()
                        if not name.startswith("AWS_")}  # no profile or real endpoint leaks in
         environment.update({
-            "BINANCE_WS_URL": self.server.url,
-            "BINANCE_STREAMS": ALL_MARKET_STREAM,
-            "KINESIS_STREAM_NAME": STREAM,
             "AWS_ENDPOINT_URL": self.endpoint.url,
             "AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench",
             "AWS_REGION": "us-east-1", "AWS_DEFAULT_REGION": "us-east-1",
             "NO_PROXY": "127.0.0.1,localhost",
-            "SPOOL_DIR": str(self.workdir / "spool"),
-            "HEALTH_FILE": str(self.health_file),
-            "METRICS_INTERVAL_SECONDS": "10",
+            **variables(kinesis_stream_name=STREAM, ws_url=self.server.url,
+                        streams=(ALL_MARKET_STREAM,), spool_dir=self.workdir / "spool",
+                        health_file=self.health_file, metrics_interval_seconds=10),
         })
         with self.log_path.open("ab") as log:
             return subprocess.Popen([sys.executable, "-m", "ingest"], cwd=REPO,
@@ -206,10 +206,8 @@ class Run:
             time.sleep(0.5)  # each look at /stats costs the endpoint a sort of every lag
 
     def backlog(self) -> int | None:
-        try:
-            return int(json.loads(self.health_file.read_text())["backlog"])
-        except (OSError, ValueError, KeyError):
-            return None
+        status = read_status(self.health_file)
+        return status.backlog if status is not None else None
 
     def progress(self) -> None:
         stats = self.endpoint.get("/stats")
@@ -294,19 +292,13 @@ class Run:
                 "squeezed": self.endpoint.get(
                     f"/stats?received_from={squeeze_start}")["lag_ms"]}
 
-    def stop_ingester(self) -> tuple[int, dict[str, Any] | None]:
-        """SIGTERM, as ECS stops a task; its exit status and its final totals (from the
-        ``ingest stopped`` log line)."""
+    def stop_ingester(self) -> tuple[int, dict[str, float] | None]:
+        """SIGTERM, as ECS stops a task; its exit status and its final totals (from its status
+        file's last write)."""
         self.ingester.send_signal(signal.SIGTERM)
-        status = self.ingester.wait(60)
-        totals = None
-        for line in self.log_path.read_text(errors="replace").splitlines():
-            if '"ingest stopped"' in line:
-                try:
-                    totals = json.loads(line).get("totals")
-                except ValueError:
-                    continue
-        return status, totals
+        exit_status = self.ingester.wait(60)
+        status = read_status(self.health_file)
+        return exit_status, status.totals if status is not None and status.stopped else None
 
     def close(self) -> float:
         if self.ingester.poll() is None:
@@ -330,7 +322,7 @@ class Outcome:
     lags: dict[str, Any]  # the endpoint's lag figures by phase
     keys: list[list[Any]]  # every accepted line's [symbol, event_time]
     status: int  # the ingester's exit status
-    totals: dict[str, Any] | None  # the ingester's own final counts
+    totals: dict[str, float] | None  # the ingester's own final counts
     endpoint_cpu: float = 0.0
 
 
@@ -395,9 +387,10 @@ def print_figures(run: Run, outcome: Outcome, bare_ms: float) -> None:
           "events (the stand-in's own cost, in its own process)")
     if outcome.totals is not None:
         totals = outcome.totals
-        print(f"ingester totals   EventsPut {totals.get('EventsPut', 0):,.0f}, "
-              f"ThrottledRecords {totals.get('ThrottledRecords', 0):,.0f}, "
-              f"EventsReceived {totals.get('EventsReceived', 0):,.0f}")
+        print("ingester totals   " + ", ".join(
+            f"{name} {totals.get(name, 0):,.0f}" for name in (
+                MetricName.EVENTS_PUT, MetricName.THROTTLED_RECORDS,
+                MetricName.EVENTS_RECEIVED)))
 
 
 def report(run: Run, outcome: Outcome) -> int:
@@ -427,14 +420,15 @@ def report(run: Run, outcome: Outcome) -> int:
     if outcome.status != 0:
         problems.append(f"the ingester exited with status {outcome.status}")
     if totals is None:
-        problems.append("the ingester logged no final totals")
+        problems.append("the ingester wrote no final status")
     else:
-        if totals.get("EventsPut") != events:
-            problems.append(f"the ingester counted {totals.get('EventsPut')} events put, "
-                            f"{events} were sent")
-        if totals.get("ThrottledRecords", 0) != final["throttled_entries"]:
-            problems.append(f"the ingester counted {totals.get('ThrottledRecords')} throttled "
-                            f"records, the endpoint {final['throttled_entries']}")
+        put = totals.get(MetricName.EVENTS_PUT)
+        throttled = totals.get(MetricName.THROTTLED_RECORDS, 0)
+        if put != events:
+            problems.append(f"the ingester counted {put} events put, {events} were sent")
+        if throttled != final["throttled_entries"]:
+            problems.append(f"the ingester counted {throttled} throttled records, the "
+                            f"endpoint {final['throttled_entries']}")
     if problems:
         print("FAILED: " + "; ".join(problems), file=sys.stderr)
         return 1

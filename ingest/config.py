@@ -1,4 +1,5 @@
-"""The ingester's settings: environment variables (flags may override them), validated at start.
+"""The ingester's settings: environment variables (`ingest.environment` names them; flags may
+override them), validated at start.
 
 Invalid configuration stops the service at once with a `ConfigError` that names the setting, so
 a misconfigured ECS task fails its deployment instead of idling or reconnecting in a loop.
@@ -20,52 +21,27 @@ import boto3
 
 from miniticker import check_stream_name
 
-DEFAULT_WS_URL = "wss://data-stream.binance.vision"
-LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+from .environment import (
+    BINANCE_SECRET_ID,
+    BINANCE_STREAMS,
+    BINANCE_WS_URL,
+    DATA_TIMEOUT_SECONDS,
+    FLUSH_TIMEOUT_SECONDS,
+    HEALTH_FILE,
+    KINESIS_STREAM_NAME,
+    LIVE_URL,
+    LOG_LEVEL,
+    LOG_LEVELS,
+    METRICS_INTERVAL_SECONDS,
+    ROTATE_AFTER_SECONDS,
+    SETTINGS,
+    SPOOL_DIR,
+)
+from .stream_secret import STREAMS
 
 
 class ConfigError(ValueError):
     """A setting the ingester cannot start with; the message names the variable."""
-
-
-@dataclass(frozen=True)
-class Setting:
-    """One environment variable, its default and its meaning (the README lists them)."""
-
-    env: str
-    default: str | None
-    help: str
-
-    @property
-    def flag(self) -> str:
-        return "--" + self.env.lower().replace("_", "-")
-
-
-SETTINGS = {
-    s.env: s
-    for s in (
-        Setting("BINANCE_WS_URL", DEFAULT_WS_URL,
-                "base websocket URL; the service appends /stream?streams=..."),
-        Setting("BINANCE_STREAMS", None,
-                "comma-separated stream names (btcusdt@miniTicker, !miniTicker@arr)"),
-        Setting("BINANCE_SECRET_ID", None,
-                "Secrets Manager secret with {\"streams\": [...]}, read when BINANCE_STREAMS "
-                "is unset"),
-        Setting("KINESIS_STREAM_NAME", None, "the Kinesis Data Stream records are put to"),
-        Setting("SPOOL_DIR", "/tmp/crypto-live/spool",
-                "disk buffer for records Kinesis could not take yet"),
-        Setting("HEALTH_FILE", "/tmp/crypto-live/heartbeat",
-                "heartbeat file the container health check reads"),
-        Setting("LOG_LEVEL", "INFO", "one of " + ", ".join(LOG_LEVELS)),
-        Setting("DATA_TIMEOUT_SECONDS", "10",
-                "reconnect when a connection delivers no data frame for this long"),
-        Setting("ROTATE_AFTER_SECONDS", "82800",
-                "replace each connection after this long (Binance closes them at 24 h)"),
-        Setting("FLUSH_TIMEOUT_SECONDS", "25",
-                "on SIGTERM, time to put what is buffered (keep it below the ECS stop timeout)"),
-        Setting("METRICS_INTERVAL_SECONDS", "60", "how often metrics are published as EMF"),
-    )
-}
 
 
 @dataclass(frozen=True)
@@ -108,30 +84,30 @@ def load(
             return SETTINGS[name].default
         return value.strip()
 
-    ws_url = (get("BINANCE_WS_URL") or DEFAULT_WS_URL).rstrip("/")
+    ws_url = (get(BINANCE_WS_URL) or LIVE_URL).rstrip("/")
     parts = urlsplit(ws_url)
     if parts.scheme not in ("ws", "wss") or not parts.netloc or parts.path or parts.query:
         raise ConfigError(
-            f"BINANCE_WS_URL={ws_url!r}: expected a ws:// or wss:// base URL such as "
-            f"{DEFAULT_WS_URL!r} (the service adds /stream?streams=...)"
+            f"{BINANCE_WS_URL}={ws_url!r}: expected a ws:// or wss:// base URL such as "
+            f"{LIVE_URL!r} (the service adds /stream?streams=...)"
         )
-    kinesis_stream_name = get("KINESIS_STREAM_NAME")
+    kinesis_stream_name = get(KINESIS_STREAM_NAME)
     if not kinesis_stream_name:
-        raise ConfigError("KINESIS_STREAM_NAME is not set: name the Kinesis Data Stream")
-    log_level = (get("LOG_LEVEL") or "INFO").upper()
+        raise ConfigError(f"{KINESIS_STREAM_NAME} is not set: name the Kinesis Data Stream")
+    log_level = (get(LOG_LEVEL) or "INFO").upper()
     if log_level not in LOG_LEVELS:
-        raise ConfigError(f"LOG_LEVEL={log_level!r}: use one of {', '.join(LOG_LEVELS)}")
+        raise ConfigError(f"{LOG_LEVEL}={log_level!r}: use one of {', '.join(LOG_LEVELS)}")
     return IngestConfig(
         ws_url=ws_url,
-        streams=_streams(get("BINANCE_STREAMS"), get("BINANCE_SECRET_ID"), secret_reader),
+        streams=_streams(get(BINANCE_STREAMS), get(BINANCE_SECRET_ID), secret_reader),
         kinesis_stream_name=kinesis_stream_name,
-        spool_dir=Path(get("SPOOL_DIR") or ""),
-        health_file=Path(get("HEALTH_FILE") or ""),
+        spool_dir=Path(get(SPOOL_DIR) or ""),
+        health_file=Path(get(HEALTH_FILE) or ""),
         log_level=log_level,
-        data_timeout=_seconds("DATA_TIMEOUT_SECONDS", get("DATA_TIMEOUT_SECONDS")),
-        rotate_after=_seconds("ROTATE_AFTER_SECONDS", get("ROTATE_AFTER_SECONDS")),
-        flush_timeout=_seconds("FLUSH_TIMEOUT_SECONDS", get("FLUSH_TIMEOUT_SECONDS")),
-        metrics_interval=_seconds("METRICS_INTERVAL_SECONDS", get("METRICS_INTERVAL_SECONDS")),
+        data_timeout=_seconds(DATA_TIMEOUT_SECONDS, get(DATA_TIMEOUT_SECONDS)),
+        rotate_after=_seconds(ROTATE_AFTER_SECONDS, get(ROTATE_AFTER_SECONDS)),
+        flush_timeout=_seconds(FLUSH_TIMEOUT_SECONDS, get(FLUSH_TIMEOUT_SECONDS)),
+        metrics_interval=_seconds(METRICS_INTERVAL_SECONDS, get(METRICS_INTERVAL_SECONDS)),
     )
 
 
@@ -154,10 +130,10 @@ def load_from_environment(
 
 def _streams(listed: str | None, secret_id: str | None, reader: SecretReader) -> tuple[str, ...]:
     if listed:
-        source = "BINANCE_STREAMS"
+        source = BINANCE_STREAMS
         names: Any = [name.strip() for name in listed.split(",") if name.strip()]
     elif secret_id:
-        source = f"BINANCE_SECRET_ID={secret_id!r}"
+        source = f"{BINANCE_SECRET_ID}={secret_id!r}"
         try:
             text = reader(secret_id)
         except Exception as error:  # any SDK failure: the message must name the setting
@@ -166,12 +142,12 @@ def _streams(listed: str | None, secret_id: str | None, reader: SecretReader) ->
             document = json.loads(text)
         except ValueError:
             raise ConfigError(f"{source}: the secret is not JSON") from None
-        names = document.get("streams") if isinstance(document, dict) else None
+        names = document.get(STREAMS) if isinstance(document, dict) else None
         if not isinstance(names, list):
             raise ConfigError(f'{source}: expected {{"streams": [...]}} in the secret')
     else:
         raise ConfigError(
-            "no streams: set BINANCE_STREAMS (comma-separated) or BINANCE_SECRET_ID "
+            f"no streams: set {BINANCE_STREAMS} (comma-separated) or {BINANCE_SECRET_ID} "
             "(a secret holding {\"streams\": [...]})"
         )
     if not names:

@@ -1,6 +1,7 @@
 """Connection management: Binance websockets kept alive, replaced in time, reconnected forever.
 
-A `Feed` is one subscription (a set of streams) kept alive across connections:
+A `ConnectionSupervisor` keeps one subscription (a set of streams) alive across connections,
+from a thread of its own:
 
 - each `Connection` reads in its own thread; websocket-client answers every ping with the
   ping's payload, and a data watchdog closes a connection that delivers no data frame for
@@ -16,10 +17,11 @@ A `Feed` is one subscription (a set of streams) kept alive across connections:
 - every gap, from the last data frame before a loss to the first after it, is logged and
   reported with its length.
 
-Parsing and delivery are not done here: each frame goes to the connection's `FrameHandler`,
-which returns the parsed `Frame`, so the feed knows when data flows, how far in event time it
-got, and when to rotate. A handler may hold records briefly; the connection tells it to hand
-them on (``flush``) whenever no frame is waiting, and before it ends.
+Parsing and delivery are not done here: each frame goes to the connection's `FrameHandler` (a
+new one for each connection, from the supervisor's ``handler_factory``), which returns the
+parsed `Frame`, so the supervisor knows when data flows, how far in event time it got, and when
+to rotate. A handler may hold records briefly; the connection tells it to hand them on
+(``flush``) whenever no frame is waiting, and before it ends.
 """
 
 from __future__ import annotations
@@ -91,12 +93,13 @@ def split_streams(
     return [tuple(g) for g in groups if g]
 
 
-class FeedObserver(Protocol):
-    """What a feed reports, for logs and metrics (the service implements it)."""
+class ConnectionObserver(Protocol):
+    """What a supervisor reports, named by its ``supervisor`` name, for logs and metrics (the
+    service's `IngestMetrics` implements it)."""
 
-    def connection_failed(self, feed: str, reason: str, status: int | None) -> None: ...
-    def reconnected(self, feed: str, gap_seconds: float) -> None: ...
-    def rotated(self, feed: str, reason: str) -> None: ...
+    def connection_failed(self, supervisor: str, reason: str, status: int | None) -> None: ...
+    def reconnected(self, supervisor: str, gap_seconds: float) -> None: ...
+    def rotated(self, supervisor: str, reason: str) -> None: ...
 
 
 class _Closed(enum.Enum):
@@ -105,13 +108,13 @@ class _Closed(enum.Enum):
     FAILED = "failed"  # the handshake or the socket failed
     REMOTE = "remote"  # the server closed it
     WATCHDOG = "watchdog"  # no data frame for data_timeout
-    REQUESTED = "requested"  # the feed closed it (replaced, or stopping)
+    REQUESTED = "requested"  # the supervisor closed it (replaced, or stopping)
 
 
 @dataclass
 class _Event:
     connection: Connection
-    kind: str  # "data" (first data frame), "shutdown" (wakes the feed), "closed"
+    kind: str  # "data" (first data frame), "shutdown" (wakes the supervisor), "closed"
     how: _Closed | None = None
     reason: str = ""
     status: int | None = None
@@ -242,12 +245,13 @@ class Connection:
                     self.first_event_time = newest
                     self._report("data")
             elif parsed.kind is FrameKind.SHUTDOWN:
-                # Kept on the connection: the notice may come before the feed promotes it.
+                # Kept on the connection: the notice may come before the supervisor
+                # promotes it.
                 self.shutdown_announced = True
                 self._report("shutdown")
             if self._retired():  # only after the frame in hand is delivered
                 return _Closed.REQUESTED, "replaced, caught up"
-        return _Closed.REQUESTED, "closed by the feed"
+        return _Closed.REQUESTED, "closed by the supervisor"
 
     def _retired(self) -> bool:
         retire_after = self._retire_after
@@ -269,16 +273,20 @@ def _close_reason(data: bytes) -> str:
     return f"{code} {data[2:].decode('utf-8', 'replace')}".strip()
 
 
-class Feed:
-    """One subscription kept alive: connects, replaces and reconnects until `stop`."""
+class ConnectionSupervisor:
+    """One subscription kept alive: connects, replaces and reconnects until `stop`.
+
+    ``handler_factory`` makes each new connection's `FrameHandler`; ``observer`` hears of
+    failures, gaps and rotations; every attempt draws from the service-wide ``budget``.
+    """
 
     def __init__(
         self,
         name: str,
         url: str,
         *,
-        handlers: Callable[[], FrameHandler],
-        observer: FeedObserver,
+        handler_factory: Callable[[], FrameHandler],
+        observer: ConnectionObserver,
         budget: AttemptBudget,
         data_timeout: float = 10.0,
         rotate_after: float = 23 * 3600.0,
@@ -289,7 +297,7 @@ class Feed:
         self.data_timeout = data_timeout
         self.rotate_after = rotate_after
         self.connections_opened = 0
-        self._handlers = handlers  # a new handler for each connection
+        self._handler_factory = handler_factory
         self._observer = observer
         self._budget = budget
         self._policy = policy or ReconnectPolicy()
@@ -302,14 +310,15 @@ class Feed:
         self._next_attempt = time.monotonic()  # backoff: no attempt before this
         self._budget_ready_at: float | None = None  # the budget's slot for the next attempt
         self._gap_since: float | None = None  # wall time of the last data before a loss
-        self._thread = threading.Thread(target=self._run, name=f"feed-{name}", daemon=True)
+        self._thread = threading.Thread(target=self._run, name=f"supervisor-{name}",
+                                        daemon=True)
 
-    def start(self) -> Feed:
+    def start(self) -> ConnectionSupervisor:
         self._thread.start()
         return self
 
     def request_stop(self) -> None:
-        """Stop reading soon: the supervisor closes every connection and ends."""
+        """Stop reading soon: the supervisor's thread closes every connection and ends."""
         self._stopping.set()
 
     def stop(self, timeout: float = 5.0) -> None:
@@ -366,12 +375,12 @@ class Feed:
             old.retire(caught_up_with=connection.first_event_time)
             self._retiring.append(old)
             self._observer.rotated(self.name, self._rotate_reason or "rotation")
-            logger.info("feed %s: connection %s replaced by %s (%s)", self.name, old.id,
+            logger.info("supervisor %s: connection %s replaced by %s (%s)", self.name, old.id,
                         connection.id, self._rotate_reason)
         elif self._gap_since is not None:
             gap = max(0.0, (connection.first_data_at or time.time()) - self._gap_since)
             self._observer.reconnected(self.name, gap)
-            logger.warning("feed %s: data again after a gap of %.3f s", self.name, gap)
+            logger.warning("supervisor %s: data again after a gap of %.3f s", self.name, gap)
         self._gap_since = None
         self._rotate_reason = None  # whatever was due is done: a fresh connection serves now
 
@@ -381,14 +390,14 @@ class Feed:
             self._current = None
             self._policy.disconnected(time.monotonic())
             self._gap_since = connection.last_data_at or time.time()
-            logger.warning("feed %s: connection %s ended (%s): %s", self.name, connection.id,
+            logger.warning("supervisor %s: connection %s ended (%s): %s", self.name, connection.id,
                            event.how.value if event.how else "?", event.reason)
             if self._pending is None:
                 self._schedule_retry(event)
         elif connection is self._pending:
             self._pending = None
             self._observer.connection_failed(self.name, event.reason, event.status)
-            logger.warning("feed %s: connection %s did not deliver (%s)", self.name,
+            logger.warning("supervisor %s: connection %s did not deliver (%s)", self.name,
                            connection.id, event.reason)
             self._schedule_retry(event)
 
@@ -419,4 +428,4 @@ class Feed:
         self._budget_ready_at = None
         self.connections_opened += 1
         self._pending = Connection(self.url, data_timeout=self.data_timeout,
-                                   on_frame=self._handlers(), events=self._events).start()
+                                   on_frame=self._handler_factory(), events=self._events).start()

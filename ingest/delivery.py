@@ -41,6 +41,7 @@ from miniticker.kinesis_record import MAX_BYTES_PER_REQUEST, WHOLE_MARKET_EVENTS
 
 from .backoff import full_jitter
 from .kinesis_sink import PutOutcome, Sink
+from .limits import LINGER_SECONDS
 from .packing import PackedRecord, PartitionKeys, call_ends, pack, record_size
 from .spool import Events, Spool
 
@@ -50,7 +51,6 @@ logger = logging.getLogger(__name__)
 #: whole market's events for this many seconds.
 MEMORY_SECONDS = 25
 MEMORY_EVENTS = MEMORY_SECONDS * WHOLE_MARKET_EVENTS_PER_SECOND
-LINGER_SECONDS = 0.1  # wait this long for a fuller call
 RETRY_BASE = 0.1
 RETRY_CAP = 5.0
 #: How long `stop` waits past its deadline for a call in flight before it sets the sender's

@@ -1,9 +1,10 @@
-"""Container health check: healthy while the heartbeat file is fresh.
+"""Container health check: healthy while the heartbeat (the status file) is fresh.
 
     python -m ingest.healthcheck [--max-age 30]
 
-The service rewrites the file every few seconds from its main loop; a stale or missing file
-means the process hung or died, and ECS replaces the task.
+The service rewrites its status file (`ingest.status`) every few seconds from its main loop; a
+stale or missing file means the process hung or died, and ECS replaces the task. Only the
+file's age counts. Standard library only: the check starts quickly every few seconds.
 """
 
 from __future__ import annotations
@@ -15,14 +16,15 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from .config import SETTINGS
+from .environment import HEALTH_FILE, default_health_file
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m ingest.healthcheck")
     parser.add_argument("--max-age", type=float, default=30.0, help="seconds (default 30)")
     args = parser.parse_args(argv)
-    path = Path(os.environ.get("HEALTH_FILE") or SETTINGS["HEALTH_FILE"].default or "")
+    value = os.environ.get(HEALTH_FILE)
+    path = Path(value) if value else default_health_file()
     try:
         age = time.time() - path.stat().st_mtime
     except OSError as error:

@@ -1,11 +1,12 @@
 """Metrics and sampled logs of the ingester.
 
-Counters are aggregated here under one lock (readers, feeds and the sender all report) and
-published once per interval as one CloudWatch EMF document through Powertools Metrics, printed
-to stdout, where CloudWatch extracts it from the ECS log stream. The two lags (a frame's events
-from the exchange to the ingester, and a Kinesis record from its oldest event's arrival to
-Kinesis's acknowledgement) are each published as a uniform sample of up to 100 values an
-interval, so CloudWatch can chart their percentiles.
+Counters are aggregated here under one lock (the readers, the connection supervisors and the
+sender all report) and published once per interval as one CloudWatch EMF document through
+Powertools Metrics, printed to stdout, where CloudWatch extracts it from the ECS log stream.
+The two lags (a frame's events from the exchange to the ingester, and a Kinesis record from its
+oldest event's arrival to Kinesis's acknowledgement) are each published as a uniform sample of
+up to 100 values an interval, so CloudWatch can chart their percentiles. The metrics' names:
+`ingest.metric_names`; their namespace: `miniticker.metrics`.
 """
 
 from __future__ import annotations
@@ -16,44 +17,18 @@ import threading
 import time
 from collections import defaultdict
 from collections.abc import Sequence
-from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 
 from miniticker import InvalidMiniTicker
+from miniticker.metrics import NAMESPACE
 
 from .frames import FrameKind
+from .metric_names import COUNTERS, SERVICE, MetricName
 
-NAMESPACE = "CryptoLive"
-SERVICE = "ingest"
 LAG_SAMPLE = 100  # EMF takes at most 100 values of one metric in one document
 
-
-class MetricName:
-    """Every metric the ingester publishes (namespace CryptoLive, dimension service=ingest)."""
-
-    EVENTS_RECEIVED = "EventsReceived"  # valid mini-tickers read, before duplicates are dropped
-    DUPLICATES_DROPPED = "DuplicatesDropped"  # seen already (rotation overlap)
-    EVENTS_PUT = "EventsPut"  # acknowledged by Kinesis
-    RECORDS_PUT = "RecordsPut"  # Kinesis records acknowledged (each holds one or more events)
-    PUT_FAILURES = "PutFailures"  # Kinesis records refused; each is retried
-    THROTTLED_RECORDS = "ThrottledRecords"  # of those, refused for the shard's throughput
-    EVENTS_SPILLED = "EventsSpilled"  # written to the disk spool
-    MALFORMED_FRAMES = "MalformedFrames"  # invalid JSON, acks, payloads the contract rejects
-    RECONNECTS = "Reconnects"
-    GAP_SECONDS = "GapSeconds"  # summed length of the gaps closed in the interval
-    ROTATIONS = "Rotations"
-    CONNECTION_FAILURES = "ConnectionFailures"
-    LAG = "LagMilliseconds"  # received_at - event_time of each delivered batch's first record
-    PUT_LAG = "PutLagMilliseconds"  # a record's oldest event, from its arrival to Kinesis's ack
-    BACKLOG = "Backlog"  # events accepted and not yet put
-
-
-#: Metrics published as one summed value an interval (lags and backlog are published apart).
-_COUNTERS = tuple(value for name, value in vars(MetricName).items()
-                  if name.isupper()
-                  and value not in (MetricName.LAG, MetricName.PUT_LAG, MetricName.BACKLOG))
 _UNITS = {MetricName.GAP_SECONDS: MetricUnit.Seconds, MetricName.LAG: MetricUnit.Milliseconds,
           MetricName.PUT_LAG: MetricUnit.Milliseconds}
 
@@ -104,7 +79,8 @@ class LagSample:
 
 
 class IngestMetrics:
-    """Thread-safe counters, published by `flush`; also the feeds' and sender's observer."""
+    """Thread-safe counters, published by `flush`; also the connection supervisors' and the
+    sender's observer. The names: `ingest.metric_names`."""
 
     def __init__(self, logger: Logger, metrics: Metrics | None = None,
                  rng: random.Random | None = None) -> None:
@@ -113,7 +89,7 @@ class IngestMetrics:
         self._lock = threading.Lock()
         self._counts: defaultdict[str, float] = defaultdict(float)
         # Since start; every counter from the outset, so a reader finds zeros, not gaps.
-        self._totals: defaultdict[str, float] = defaultdict(float, dict.fromkeys(_COUNTERS, 0.0))
+        self._totals: defaultdict[str, float] = defaultdict(float, dict.fromkeys(COUNTERS, 0.0))
         # The readers' two counters are plain ints, folded into the dicts when read: `received`
         # runs for every batch a reader hands on, and the dicts' float sums cost twice as much.
         self._received = 0
@@ -168,19 +144,21 @@ class IngestMetrics:
             "kind": kind.value, "sample": sample.excerpt(), "reason": str(sample),
             "similar_since_last_log": suppressed})
 
-    # --- FeedObserver -------------------------------------------------------------------------
+    # --- ConnectionObserver -------------------------------------------------------------------
 
-    def connection_failed(self, feed: str, reason: str, status: int | None) -> None:
+    def connection_failed(self, supervisor: str, reason: str, status: int | None) -> None:
         self._add(MetricName.CONNECTION_FAILURES, 1)
 
-    def reconnected(self, feed: str, gap_seconds: float) -> None:
+    def reconnected(self, supervisor: str, gap_seconds: float) -> None:
         self._add(MetricName.RECONNECTS, 1)
         self._add(MetricName.GAP_SECONDS, gap_seconds)
-        self._logger.warning("gap in the feed", extra={"feed": feed, "gap_seconds": gap_seconds})
+        self._logger.warning("gap in the feed",
+                             extra={"supervisor": supervisor, "gap_seconds": gap_seconds})
 
-    def rotated(self, feed: str, reason: str) -> None:
+    def rotated(self, supervisor: str, reason: str) -> None:
         self._add(MetricName.ROTATIONS, 1)
-        self._logger.info("connection rotated", extra={"feed": feed, "reason": reason})
+        self._logger.info("connection rotated",
+                          extra={"supervisor": supervisor, "reason": reason})
 
     # --- DeliveryObserver ---------------------------------------------------------------------
 
@@ -222,15 +200,9 @@ class IngestMetrics:
         for name, lags in samples:
             for lag in lags:
                 self._metrics.add_metric(name=name, unit=MetricUnit.Milliseconds, value=lag)
-        for name in _COUNTERS:
+        for name in COUNTERS:
             self._metrics.add_metric(name=name, unit=_UNITS.get(name, MetricUnit.Count),
                                      value=counts.get(name, 0))
         self._metrics.add_metric(name=MetricName.BACKLOG, unit=MetricUnit.Count, value=backlog)
         self._metrics.flush_metrics()
 
-
-def heartbeat_document(totals: dict[str, float], connected: int, feeds: int,
-                       backlog: int) -> dict[str, Any]:
-    """What the heartbeat file holds besides its modification time."""
-    return {"time": int(time.time()), "connected_feeds": connected, "feeds": feeds,
-            "backlog": backlog, "totals": totals}

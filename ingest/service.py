@@ -1,9 +1,8 @@
-"""The ingest service: feeds -> frames -> delivery, with metrics, a heartbeat and a clean stop."""
+"""The ingest service: connections -> frames -> delivery, with metrics, a status file and a
+clean stop."""
 
 from __future__ import annotations
 
-import json
-import os
 import threading
 import time
 from typing import Any
@@ -14,13 +13,15 @@ from aws_lambda_powertools.logging.utils import copy_config_to_registered_logger
 from botocore.exceptions import NoCredentialsError
 
 from .backoff import AttemptBudget
+from .batching import SharedDeduplicator
 from .config import ConfigError, IngestConfig
-from .connection import Feed, split_streams, stream_url
+from .connection import ConnectionSupervisor, split_streams, stream_url
 from .delivery import Delivery
 from .kinesis_sink import CLIENT_CONFIG, KinesisSink
-from .observability import SERVICE, IngestMetrics, heartbeat_document
-from .pipeline import FramePipeline
+from .metric_names import SERVICE
+from .observability import IngestMetrics
 from .spool import Spool
+from .status import IngestStatus, write_status
 
 HEARTBEAT_SECONDS = 5.0
 
@@ -49,39 +50,41 @@ class IngestService:
                                 extra={"events": len(spool), "spool_dir": str(spool.directory)})
         sink = KinesisSink(config.kinesis_stream_name, self._kinesis)
         delivery = Delivery(sink, spool, self.metrics).start()
-        pipeline = FramePipeline(delivery, self.metrics)
+        deduplicator = SharedDeduplicator(delivery, self.metrics)
         budget = AttemptBudget()
         groups = split_streams(config.ws_url, config.streams)
-        feeds = [
-            Feed(f"{index}", stream_url(config.ws_url, group), handlers=pipeline.lane,
-                 observer=self.metrics, budget=budget, data_timeout=config.data_timeout,
-                 rotate_after=config.rotate_after).start()
+        supervisors = [
+            ConnectionSupervisor(
+                f"{index}", stream_url(config.ws_url, group),
+                handler_factory=deduplicator.batcher, observer=self.metrics, budget=budget,
+                data_timeout=config.data_timeout, rotate_after=config.rotate_after).start()
             for index, group in enumerate(groups, 1)
         ]
         self.logger.info("ingest started", extra={
-            "streams": len(config.streams), "connections": len(feeds),
+            "streams": len(config.streams), "connections": len(supervisors),
             "kinesis_stream": config.kinesis_stream_name, "ws_url": config.ws_url})
 
         next_metrics = time.monotonic() + config.metrics_interval
         while not self._stop.wait(min(HEARTBEAT_SECONDS, config.metrics_interval)):
-            self._heartbeat(feeds, delivery)
+            self._write_status(supervisors, delivery.backlog)
             if time.monotonic() >= next_metrics:
                 self.metrics.flush(delivery.backlog)
                 next_metrics += config.metrics_interval
 
         self.logger.info("stopping: closing connections, then flushing")
-        for feed in feeds:  # all at once: the stop deadline is shared
-            feed.request_stop()
-        for feed in feeds:
-            feed.stop()
+        for supervisor in supervisors:  # all at once: the stop deadline is shared
+            supervisor.request_stop()
+        for supervisor in supervisors:
+            supervisor.stop()
         left = delivery.stop(config.flush_timeout)
         self.metrics.flush(left)
         if left:
             self.logger.error("Kinesis did not take everything before the stop deadline: "
                               "events left in the spool, replayed by the next run",
                               extra={"events": left, "spool_dir": str(config.spool_dir)})
-        self.logger.info("ingest stopped", extra={"totals": self.metrics.totals,
-                                                  "left_in_spool": left})
+        # The final account, for whoever watches the run (the local mode, the benchmarks).
+        final = self._write_status(supervisors, left, stopped=True)
+        self.logger.info("ingest stopped", extra={"totals": final.totals, "left_in_spool": left})
         return 0
 
     def _check_stream(self) -> None:
@@ -102,11 +105,11 @@ class IngestService:
             self.logger.warning("cannot reach Kinesis at start; buffering until it answers",
                                 extra={"error": repr(error)})
 
-    def _heartbeat(self, feeds: list[Feed], delivery: Delivery) -> None:
-        path = self.config.health_file
-        document = heartbeat_document(self.metrics.totals, sum(f.connected for f in feeds),
-                                      len(feeds), delivery.backlog)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        temporary = path.with_name(path.name + ".tmp")
-        temporary.write_text(json.dumps(document))
-        os.replace(temporary, path)  # atomic: the health check never reads half a file
+    def _write_status(self, supervisors: list[ConnectionSupervisor], backlog: int, *,
+                      stopped: bool = False) -> IngestStatus:
+        """The status file (``HEALTH_FILE``): its age is the health check's heartbeat."""
+        status = IngestStatus(
+            connections=len(supervisors), connected=sum(s.connected for s in supervisors),
+            backlog=backlog, totals=self.metrics.totals, stopped=stopped)
+        write_status(self.config.health_file, status)
+        return status

@@ -1,4 +1,4 @@
-"""moto's server on loopback as the local AWS, set up like the CDK stack (DESIGN §4).
+"""moto's server on loopback as the local AWS, set up like the CDK stack (docs/architecture.md §4).
 
 The names come from the stack's settings for environment ``local``; the Glue tables take their
 columns from the contract, as the CDK app's do.
@@ -6,46 +6,23 @@ columns from the contract, as the CDK app's do.
 
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import dataclass
 from typing import Any
 
 import boto3
-from moto.kinesis import models as kinesis_models
 from moto.server import ThreadedMotoServer
 
+from ingest.stream_secret import secret_value
 from lambdas.consumer.items import KEY_SCHEMA
 from miniticker import catalog
 from stacks.settings import Settings
 
+from . import moto_patches
+
 REGION = "us-east-1"
 CREDENTIALS = {"AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local",
                "AWS_REGION": REGION, "AWS_DEFAULT_REGION": REGION}
-
-
-def _fast_shard_reads() -> None:
-    """moto keeps a shard's records in a dict keyed 1, 2, 3, ... and scans all of them for
-    every GetRecords and PutRecord; the local mode reads from the position directly instead,
-    so a long run does not slow down as the shard fills (DESIGN §4's note on moto)."""
-    def get_max_sequence_number(self: Any) -> int:
-        return next(reversed(self.records), 0) if self.records else 0
-
-    def get_records(self: Any, last_sequence_id: str, limit: int | None
-                    ) -> tuple[list[Any], int, int]:
-        position = int(last_sequence_id) + 1
-        results: list[Any] = []
-        while position in self.records and (limit is None or len(results) < limit):
-            results.append(self.records[position])
-            position += 1
-        if not results:
-            return results, int(last_sequence_id), 0
-        newest = self.records[next(reversed(self.records))]
-        return results, results[-1].sequence_number, int(
-            (newest.created_at - results[-1].created_at) * 1000)
-
-    kinesis_models.Shard.get_max_sequence_number = get_max_sequence_number  # type: ignore[method-assign]
-    kinesis_models.Shard.get_records = get_records  # type: ignore[method-assign]
 
 
 @dataclass
@@ -57,7 +34,7 @@ class LocalAws:
 
     @classmethod
     def start(cls, settings: Settings) -> LocalAws:
-        _fast_shard_reads()
+        moto_patches.apply()
         logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no line per request
         server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
         server.start()
@@ -89,7 +66,7 @@ class LocalAws:
         kinesis.get_waiter("stream_exists").wait(StreamName=settings.stream_name,
                                                  WaiterConfig={"Delay": 0.1})
         self.client("secretsmanager").create_secret(
-            Name=settings.secret_name, SecretString=json.dumps({"streams": list(settings.streams)}))
+            Name=settings.secret_name, SecretString=secret_value(settings.streams))
         glue = self.client("glue")
         glue.create_database(DatabaseInput={"Name": settings.database_name})
         for table in catalog.curated_table_inputs(f"s3://{self.bucket}/"):

@@ -1,4 +1,5 @@
-"""The whole pipeline on this machine, offline (DESIGN §4): ``make demo`` / ``python -m local``.
+"""The whole pipeline on this machine, offline (docs/architecture.md §4): ``make demo`` / ``python
+-m local``.
 
 Parts: moto's server (S3, Kinesis, DynamoDB, Secrets Manager, Glue catalog) set up with the
 stack's names for environment ``local``; the local Binance server replaying generated market
@@ -23,7 +24,6 @@ import argparse
 import contextlib
 import gzip
 import importlib
-import inspect
 import json
 import math
 import os
@@ -44,16 +44,15 @@ from typing import Any, NamedTuple, TextIO
 import pyarrow as pa
 import pyarrow.dataset as ds
 from boto3.dynamodb.types import TypeDeserializer
-from moto import backends as moto_backends
-from moto.core.models import DEFAULT_ACCOUNT_ID as MOTO_ACCOUNT
-from moto.dynamodb.models import dynamodb_backends as moto_dynamodb
-from moto.dynamodb.models.table import Table as MotoTable
 
 from glue_jobs.curation.hourly import run as curate
 from glue_jobs.curation.reading import list_keys
 from glue_jobs.curation.settings import parse_settings as curation_settings
+from ingest.environment import LIVE_URL
+from ingest.environment import variables as ingester_variables
+from ingest.metric_names import MetricName as IngestMetric
+from ingest.status import IngestStatus, read_status
 from lambdas.api.settings import environment as api_environment
-from lambdas.consumer.observability import NAMESPACE
 from lambdas.consumer.settings import environment as consumer_environment
 from market_sim import POPULAR, WHOLE_MARKET, MarketDataGenerator, Payload
 from market_sim.server import BinanceServer, SentEvent
@@ -65,6 +64,7 @@ from miniticker import (
     normalize_message,
     stream_name_for,
 )
+from miniticker.metrics import NAMESPACE
 from miniticker.validate import check_symbol
 from stacks.settings import local_settings
 
@@ -73,12 +73,12 @@ from .aws import REGION, LocalAws
 from .event_source import EventSourcePoller
 from .firehose import FirehoseDrain
 from .function_url import FunctionUrl
+from .moto_patches import stored_items
 from .report import write_report
 from .web_server import DEFAULT_PORT, PORT_OPTION, PortBusy, WebServer
 
 REPO = Path(__file__).resolve().parents[1]
 WEB_ROOT = REPO / "web" / "dist"  # what `make web` builds
-LIVE_URL = "wss://data-stream.binance.vision"
 #: The markets `--market` names: a few popular pairs on a stream each, or the whole market on
 #: the all-market stream.
 MARKETS = {"popular": POPULAR, "all": WHOLE_MARKET}
@@ -98,47 +98,6 @@ ITEM_FILES = {"event": "dynamodb.jsonl", "latest": "dynamodb-latest.jsonl",
 #: Powertools in the functions called in process: warnings and errors only (their logs go to
 #: DIR/consumer.log and DIR/api.log), no X-Ray daemon to send traces to.
 FUNCTION_ENVIRONMENT = {"POWERTOOLS_LOG_LEVEL": "WARNING", "POWERTOOLS_TRACE_DISABLED": "true"}
-
-
-def _moto_at_market_scale() -> None:
-    """Two of moto's costs that grow with the market, cut in this process (moto's server runs
-    in it), as local.aws cuts its shard reads:
-
-    - a DynamoDB Query gathers and sorts every item of the table to pick out one partition's,
-      so each of the read API's requests (the page's, the report's) costs the size of the whole
-      table; a Query on the table's key reads its partition directly instead, then goes on as
-      moto does (sort, range condition, limit, filter);
-    - every request looks its service up by listing moto's package directory (a stat per entry)
-      under the server's lock; the list is read once.
-    """
-    if getattr(MotoTable, "partition_queries", False):
-        return
-    modules = frozenset(moto_backends.list_of_moto_modules())
-    moto_backends.list_of_moto_modules = lambda: modules
-    table_query, table_items = MotoTable.query, MotoTable.all_items
-    query_parameters = inspect.signature(table_query)
-    querying = threading.local()  # the partition of the Query running on this thread
-
-    def all_items(self: Any) -> Any:
-        partition = getattr(querying, "partition", None)
-        if partition is None:
-            return table_items(self)
-        return list(self.items.get(partition, {}).values())
-
-    def query(self: Any, hash_key: Any, *args: Any, **kwargs: Any) -> Any:
-        index_name = query_parameters.bind(self, hash_key, *args, **kwargs).arguments.get(
-            "index_name")
-        if index_name or hash_key is None or not self.range_key_attr:
-            return table_query(self, hash_key, *args, **kwargs)
-        querying.partition = hash_key
-        try:
-            return table_query(self, hash_key, *args, **kwargs)
-        finally:
-            querying.partition = None
-
-    MotoTable.all_items = all_items  # type: ignore[method-assign]
-    MotoTable.query = query  # type: ignore[method-assign]
-    MotoTable.partition_queries = True  # type: ignore[attr-defined]
 
 
 class PartFailed(RuntimeError):
@@ -251,7 +210,6 @@ class Demo:
                 stack.callback(signal.signal, number, handler)
             # Before the functions are imported: their loggers keep the sys.stdout they find.
             stack.enter_context(output.installed())
-            _moto_at_market_scale()
             aws = self._part("AWS (moto server)", lambda: LocalAws.start(self.settings))
             stack.callback(aws.stop)
             os.environ.update(aws.environment)
@@ -391,14 +349,11 @@ class Demo:
         return server, server.url
 
     def _start_ingester(self, aws: LocalAws, url: str) -> subprocess.Popen[bytes]:
-        env = {**os.environ, **aws.environment,
-               "BINANCE_WS_URL": url,
-               "BINANCE_SECRET_ID": self.settings.secret_name,
-               "KINESIS_STREAM_NAME": self.settings.stream_name,
-               "SPOOL_DIR": str(self.out / "spool"),
-               "HEALTH_FILE": str(self.out / "heartbeat.json"),
-               "METRICS_INTERVAL_SECONDS": str(INGEST_METRICS_SECONDS),
-               "FLUSH_TIMEOUT_SECONDS": "20"}
+        env = {**os.environ, **aws.environment, **ingester_variables(
+            kinesis_stream_name=self.settings.stream_name, ws_url=url,
+            secret_id=self.settings.secret_name, spool_dir=self.out / "spool",
+            health_file=self.out / "heartbeat.json",
+            metrics_interval_seconds=INGEST_METRICS_SECONDS, flush_timeout_seconds=20)}
         with (self.out / "ingest.log").open("ab") as log:
             return subprocess.Popen([sys.executable, "-m", "ingest"], cwd=REPO, env=env,
                                     stdout=log, stderr=subprocess.STDOUT)
@@ -509,9 +464,8 @@ class Demo:
 
     def _counts(self, server: BinanceServer | None, drain: FirehoseDrain,
                 poller: EventSourcePoller) -> Counts:
-        heartbeat = self._heartbeat()
-        totals = heartbeat.get("totals", {})
-        received = int(totals.get("EventsReceived", 0))
+        status = self._ingest_status()
+        received = status.count(IngestMetric.EVENTS_RECEIVED)
         if server is not None and server.sent:
             sent = server.sent
             generated = len(sent)
@@ -521,23 +475,17 @@ class Demo:
         else:  # the live feed: what the ingester read, since the run began
             generated, market_seconds = received, None
         return Counts(at=time.time(), generated=generated, received=received,
-                      duplicates=int(totals.get("DuplicatesDropped", 0)),
-                      put=int(totals.get("EventsPut", 0)),
-                      ingester_backlog=int(heartbeat.get("backlog", 0)),
+                      duplicates=status.count(IngestMetric.DUPLICATES_DROPPED),
+                      put=status.count(IngestMetric.EVENTS_PUT),
+                      ingester_backlog=status.backlog,
                       archived=drain.events, written=poller.events_done,
                       market_seconds=market_seconds)
 
-    def _heartbeat(self) -> dict[str, Any]:
-        """The ingester's heartbeat: its totals and backlog (events accepted, not yet put)."""
-        try:
-            heartbeat: dict[str, Any] = json.loads((self.out / "heartbeat.json").read_text())
-        except (OSError, ValueError):
-            return {}
-        return heartbeat if isinstance(heartbeat, dict) else {}
-
-    def _ingest_totals(self) -> dict[str, float]:
-        totals: dict[str, float] = self._heartbeat().get("totals", {})
-        return totals
+    def _ingest_status(self) -> IngestStatus:
+        """The ingester's status file: its totals and backlog (events accepted, not yet put),
+        final once it has stopped; zeros before its first write."""
+        return read_status(self.out / "heartbeat.json") or IngestStatus(
+            connections=0, connected=0, backlog=0, totals={})
 
     def _stop_ingester(self, ingester: subprocess.Popen[bytes]) -> None:
         ingester.send_signal(signal.SIGTERM)
@@ -578,7 +526,7 @@ class Demo:
                 self._export(aws, prefix)
         with self._timed("exporting the DynamoDB table"):
             items, latest, candles = self._export_items()
-        totals = self._ingest_totals() | self._final_ingest_totals()
+        ingested = self._ingest_status()
         latencies = sorted(poller.latencies_ms)
         raw_keys = _keys_of_lines(raw_lines)
         item_keys = [(i["symbol"], int(i["event_time"])) for i in items]
@@ -617,8 +565,8 @@ class Demo:
             "symbols": self.args.symbols,
             "source": self.args.source,
             "events_generated": len(sent_keys) if server else None,
-            "events_received_by_ingester": int(totals.get("EventsReceived", 0)),
-            "events_put_to_kinesis": int(totals.get("EventsPut", 0)),
+            "events_received_by_ingester": ingested.count(IngestMetric.EVENTS_RECEIVED),
+            "events_put_to_kinesis": ingested.count(IngestMetric.EVENTS_PUT),
             "events_in_raw_s3": len(raw_keys),
             "raw_objects": drain.objects,
             "items_in_dynamodb": len(item_keys),
@@ -650,14 +598,6 @@ class Demo:
         print(json.dumps(shown, indent=2), file=self.console, flush=True)
         return summary
 
-    def _final_ingest_totals(self) -> dict[str, float]:
-        """The totals the ingester logged as it stopped (newer than its last heartbeat)."""
-        for line in reversed((self.out / "ingest.log").read_text().splitlines()):
-            if line.startswith("{") and '"ingest stopped"' in line:
-                totals: dict[str, float] = json.loads(line).get("totals", {})
-                return totals
-        return {}
-
     def _export_sent(self, server: BinanceServer | None) -> set[tuple[str, int]]:
         if server is None:
             return set()
@@ -684,14 +624,10 @@ class Demo:
         """The table's event, latest and candle items (miniticker.hot_table), each family in a
         file of its own; only event items are one per record, so only they are counted.
 
-        Read from moto's own store (its server runs in this process), not with Scan: moto's
-        Scan copies and sizes every item and gathers and sorts the whole table for each page,
-        which at the whole market takes minutes. The items are the same, in DynamoDB's JSON."""
+        Read from moto's own store (`local.moto_patches.stored_items`), not with Scan."""
         deserialize = TypeDeserializer().deserialize
-        table = moto_dynamodb[MOTO_ACCOUNT][REGION].get_table(self.settings.table_name)
         families: dict[str, list[dict[str, Any]]] = {name: [] for name in ITEM_FILES}
-        for stored in table.all_items():
-            raw = stored.to_json()["Attributes"]
+        for raw in stored_items(REGION, self.settings.table_name):
             item = {k: deserialize(v) for k, v in raw.items()}
             families[_family(item[hot_table.PARTITION_KEY])].append(item)
         for name, items in families.items():

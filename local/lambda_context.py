@@ -1,4 +1,5 @@
-"""A Lambda context for in-process invocations (moto's Lambda needs Docker; DESIGN §4)."""
+"""A Lambda context for in-process invocations (moto's Lambda needs Docker; docs/architecture.md
+§4)."""
 
 from __future__ import annotations
 

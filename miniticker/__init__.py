@@ -1,4 +1,4 @@
-"""The MiniTicker record contract (DESIGN §2.1), shared by every crypto-live runtime.
+"""The MiniTicker record contract (docs/architecture.md §2.1), shared by every crypto-live runtime.
 
 Standard library only and Python 3.9-compatible: the same package runs in the Fargate ingester,
 the consumer Lambda, the Glue Python shell job (Python 3.9) and the CDK app.

@@ -1,4 +1,5 @@
-"""The Glue Data Catalog's view of the record (DESIGN §2.6): table columns from ``FIELDS``,
+"""The Glue Data Catalog's view of the record (docs/architecture.md §2.6): table columns from
+``FIELDS``,
 and the columns of the tables derived from the events (candles, coverage), defined here once.
 
 The CDK app defines the tables with these columns and the Glue job registers partitions of the

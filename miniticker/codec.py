@@ -1,4 +1,5 @@
-"""MiniTicker records to and from their stored form: one JSON object per line (DESIGN §2.2).
+"""MiniTicker records to and from their stored form: one JSON object per line (docs/architecture.md
+§2.2).
 
 The same line travels as a Kinesis record, sits in the raw S3 archive and is read back by the
 Lambda and the Glue job, which validate it here with the same rules the ingester applied.

@@ -1,4 +1,5 @@
-"""Where the pipeline keeps things in its bucket (DESIGN §2.3): one definition of every prefix.
+"""Where the pipeline keeps things in its bucket (docs/architecture.md §2.3): one definition of
+every prefix.
 
 Firehose (from the CDK app) writes raw hours, the Glue job reads them and writes curated,
 quarantine and manifest objects, the local mode's drain imitates Firehose, and the Glue tables

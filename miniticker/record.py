@@ -1,6 +1,7 @@
 """The MiniTicker record: its fields, their types, and the limits values must respect.
 
-This module is the one definition of the record layout (DESIGN §2.1). The ingester builds records
+This module is the one definition of the record layout (docs/architecture.md §2.1). The ingester
+builds records
 from Binance payloads, the Lambda turns them into DynamoDB items, the Glue job into Parquet rows,
 and the CDK app into Glue table columns: all of them read the layout from ``FIELDS`` rather than
 listing field names of their own.
@@ -83,7 +84,7 @@ def _decimal(key: str, doc: str) -> _Meta:
 
 
 class MiniTicker(NamedTuple):
-    """One normalised Binance 24 h rolling-window mini-ticker (DESIGN §2.1).
+    """One normalised Binance 24 h rolling-window mini-ticker (docs/architecture.md §2.1).
 
     Build it with `miniticker.normalize` (from Binance) or `miniticker.from_mapping` (from a stored
     record); both validate. Constructing it directly skips validation.

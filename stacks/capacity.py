@@ -18,7 +18,7 @@ import math
 from collections.abc import Sequence
 from typing import NamedTuple
 
-from ingest.delivery import LINGER_SECONDS
+from ingest.limits import LINGER_SECONDS
 from miniticker import ALL_MARKET_STREAM
 from miniticker.kinesis_record import (
     EVENT_LINE_BYTES,
@@ -42,7 +42,7 @@ LAMBDA_PAYLOAD_BYTES = 6_000_000
 BASE64_NUMERATOR, BASE64_DENOMINATOR = 4, 3
 
 #: PutRecords calls the ingester makes a second at most while the feed is steady: between sends
-#: its sender lingers for a fuller batch (`ingest.delivery.LINGER_SECONDS`).
+#: its sender lingers for a fuller batch (`ingest.limits.LINGER_SECONDS`).
 INGESTER_SENDS_PER_SECOND = 1 / LINGER_SECONDS
 
 

@@ -1,42 +1,24 @@
-"""One stack per environment; it wires the constructs and holds no resource logic of its own."""
+"""One stack per environment; it wires the constructs and holds no resource logic of its own:
+each construct grants on its own resources through its ``grant_*`` methods, called here, and
+`Monitoring` receives the constructs it watches."""
 
 from __future__ import annotations
 
 from typing import Any, NamedTuple
 
-from aws_cdk import Aws, CfnOutput, Duration, RemovalPolicy, Size, Stack
-from aws_cdk import aws_iam as iam
+from aws_cdk import CfnOutput, Duration, RemovalPolicy, Size, Stack
 from constructs import Construct
 
-from miniticker import layout
-
-from .capacity import estimate_load
 from .catalog_etl import CatalogAndEtl
 from .consumer import Consumer
 from .ingest_service import IngestService
 from .monitoring import Monitoring
-from .nag import GRANT_ACTIONS, acknowledge, arn_finding
 from .read_api import ReadApi
 from .settings import Settings
 from .storage import Storage
 from .stream import TickerStream
 from .stream_config import StreamConfig
 from .web import WebSite
-
-#: What both Glue jobs read, write and delete: the three curated tables, and the manifests
-#: (day locks, day states, the retired ledger, the hourly run's manifests).
-CURATION_PREFIXES = (layout.CURATED_PREFIX, layout.CANDLES_PREFIX, layout.COVERAGE_PREFIX,
-                     layout.MANIFEST_PREFIX)
-#: What the hourly job reads, writes and deletes (it reads raw/ as well); the compaction job
-#: keeps to `CURATION_PREFIXES`. Granted and acknowledged from these lists.
-ETL_WRITE_PREFIXES = (*CURATION_PREFIXES, layout.QUARANTINE_PREFIX)
-#: What the jobs do in the Glue catalog, on the curated tables only: read the table, read,
-#: create and move (compaction, a late merge) its partitions (curation/partitions.py).
-GLUE_CATALOG_ACTIONS = ("glue:GetTable", "glue:BatchGetPartition", "glue:BatchCreatePartition",
-                        "glue:BatchUpdatePartition")
-
-#: Where Glue's Python shell jobs log (Glue creates the groups on first use).
-GLUE_LOG_GROUPS = "/aws-glue/python-jobs/"
 
 
 class CryptoLiveStack(Stack):
@@ -99,57 +81,29 @@ class CryptoLiveStack(Stack):
             removal_policy=removal,
         )
 
+        # Grants at the wiring site: each role gets the actions it uses on its resources only.
+        stream.grant_write(ingest.task_role)
+        stream_config.grant_read(ingest.task_role)
+        storage.grant_item_writes(consumer.function)
+        storage.grant_raw_read(etl.job_role)  # the hourly job reads raw/ too
+        storage.grant_curation(etl.job_role, quarantine=True)
+        storage.grant_curation(etl.compaction_role)
+
         web = self._web(settings, storage, removal) if settings.web else None
         monitoring = Monitoring(
             self, "Monitoring",
             name_prefix=prefix,
-            stream=stream.stream,
-            archive=stream.archive,
-            consumer=consumer.function,
-            failures=consumer.failed_batches,
-            table=storage.table,
-            ingest_service=ingest.service,
-            glue_job_names=(etl.job.ref, etl.compaction_job.ref),
-            symbols=settings.symbols,
+            stream=stream,
+            ingest_service=ingest,
+            consumer=consumer,
+            storage=storage,
+            etl=etl,
             streams=settings.streams,
             no_data_minutes=settings.no_data_minutes,
-            events_per_second=estimate_load(settings.streams).events,
-            firehose_buffer_seconds=settings.firehose_buffer_seconds,
             alarm_email=settings.alarm_email,
-            read_api=web.api.function if web else None,
-            distribution=web.site.distribution if web else None,
+            api=web.api if web else None,
+            site=web.site if web else None,
         )
-
-        # Grants at the wiring site: each role gets the actions it uses on its resources only.
-        stream.stream.grant_write(ingest.task_definition.task_role)
-        stream_config.secret.grant_read(ingest.task_definition.task_role)
-        # Event items in batches; latest and candle items read in batches, then put one by one
-        # on a condition (lambdas/consumer/writer.py, summaries.py).
-        storage.table.grant(consumer.function, "dynamodb:BatchWriteItem", "dynamodb:PutItem",
-                            "dynamodb:BatchGetItem")
-        # The Glue jobs: the hourly one reads raw/ too; each reads its scripts.
-        for role, reads, writes in ((etl.role, (layout.RAW_PREFIX,), ETL_WRITE_PREFIXES),
-                                    (etl.compaction_role, (), CURATION_PREFIXES)):
-            etl.scripts.grant_read(role)
-            for prefix in reads:
-                storage.bucket.grant_read(role, f"{prefix}*")
-            for prefix in writes:
-                storage.bucket.grant_read_write(role, f"{prefix}*")
-            role.add_to_policy(iam.PolicyStatement(actions=list(GLUE_CATALOG_ACTIONS),
-                                                   resources=etl.catalog_arns))
-            role.add_to_policy(iam.PolicyStatement(
-                actions=["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"],
-                resources=[f"arn:{Aws.PARTITION}:logs:{Aws.REGION}:{Aws.ACCOUNT_ID}:log-group:"
-                           f"{GLUE_LOG_GROUPS}*"]))
-            acknowledge(role, "IAM5", "The job reads, writes and deletes objects under its own "
-                        "prefixes only (grant action groups limited to those prefixes; the "
-                        "hourly job also reads raw/), reads its scripts, and logs to Glue's "
-                        "Python shell log groups",
-                        *GRANT_ACTIONS, arn_finding(etl.scripts, "/*"),
-                        *(arn_finding(storage.bucket, f"/{prefix}*")
-                          for prefix in (*reads, *writes)),
-                        "Resource::arn:<AWS::Partition>:logs:<AWS::Region>:<AWS::AccountId>:"
-                        f"log-group:{GLUE_LOG_GROUPS}*")
 
         outputs: dict[str, tuple[str, str]] = {
             "StreamConfigSecretName": (stream_config.secret.secret_name,
@@ -194,9 +148,7 @@ class CryptoLiveStack(Stack):
             reserved_concurrency=settings.api_reserved_concurrency,
         )
         site = WebSite(self, "Web", api_url=api.url, access_logs=storage.access_logs)
-        # Reads of single items and of one partition: not grant_read_data, which adds Scan,
-        # BatchGetItem, ConditionCheckItem and the table's description.
-        storage.table.grant(api.function, "dynamodb:Query", "dynamodb:GetItem")
+        storage.grant_item_reads(api.function)
         return WebLayer(api, site, {
             "PageUrl": (site.page_url, "The live price page"),
             "WebBucketName": (site.bucket.bucket_name, "The built page, served by CloudFront"),

@@ -1,4 +1,5 @@
-"""The ingest service on Fargate (DESIGN §3.1, §3.4): one task, public subnets, no NAT gateway."""
+"""The ingest service on Fargate (docs/architecture.md §3.1, §3.4): one task, public subnets,
+no NAT gateway."""
 
 from __future__ import annotations
 
@@ -6,16 +7,16 @@ from aws_cdk import Duration, IgnoreMode, RemovalPolicy
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_ecr_assets as ecr_assets
 from aws_cdk import aws_ecs as ecs
-from aws_cdk import aws_logs as logs
+from aws_cdk import aws_iam as iam
 from constructs import Construct
 
-from ingest.config import SETTINGS
+from ingest import environment as ingest_environment
 
+from . import defaults
 from .nag import acknowledge
 from .packaging import REPO
 
 DOCKERFILE = REPO / "ingest" / "Dockerfile"
-LOG_RETENTION = logs.RetentionDays.ONE_MONTH
 #: ECS sends SIGTERM, waits this long, then SIGKILL; the service flushes in FLUSH_MARGIN less.
 STOP_TIMEOUT = Duration.seconds(60)
 FLUSH_MARGIN_SECONDS = 15
@@ -33,12 +34,6 @@ def docker_context_filter() -> list[str]:
     patterns = [line.strip() for line in ignore_file.read_text().splitlines()
                 if line.strip() and not line.startswith("#")]
     return [*patterns, *(f"!{p.relative_to(REPO).as_posix()}" for p in (DOCKERFILE, ignore_file))]
-
-
-def _env(name: str, value: str) -> tuple[str, str]:
-    if name not in SETTINGS:  # the service's own list of settings: a typo fails synthesis
-        raise KeyError(f"the ingest service has no setting {name}")
-    return name, value
 
 
 class IngestService(Construct):
@@ -66,8 +61,7 @@ class IngestService(Construct):
             self, "Vpc", max_azs=2, nat_gateways=0,
             subnet_configuration=[ec2.SubnetConfiguration(
                 name="public", subnet_type=ec2.SubnetType.PUBLIC, cidr_mask=24)])
-        flow_logs = logs.LogGroup(self, "FlowLogs", retention=LOG_RETENTION,
-                                  removal_policy=removal_policy)
+        flow_logs = defaults.log_group(self, "FlowLogs", removal_policy=removal_policy)
         self.vpc.add_flow_log("Rejected", traffic_type=ec2.FlowLogTrafficType.REJECT,
                               destination=ec2.FlowLogDestination.to_cloud_watch_logs(flow_logs))
         self.security_group = ec2.SecurityGroup(
@@ -80,8 +74,7 @@ class IngestService(Construct):
             runtime_platform=ecs.RuntimePlatform(
                 cpu_architecture=ecs.CpuArchitecture.ARM64,
                 operating_system_family=ecs.OperatingSystemFamily.LINUX))
-        self.log_group = logs.LogGroup(self, "Logs", retention=LOG_RETENTION,
-                                       removal_policy=removal_policy)
+        self.log_group = defaults.log_group(self, "Logs", removal_policy=removal_policy)
         flush = STOP_TIMEOUT.to_seconds() - FLUSH_MARGIN_SECONDS
         self.container = self.task_definition.add_container(
             "ingest",
@@ -90,12 +83,9 @@ class IngestService(Construct):
                 exclude=docker_context_filter(), ignore_mode=IgnoreMode.DOCKER,
                 platform=ecr_assets.Platform.LINUX_ARM64),
             logging=ecs.LogDrivers.aws_logs(stream_prefix="ingest", log_group=self.log_group),
-            environment=dict([
-                _env("KINESIS_STREAM_NAME", stream_name),
-                _env("BINANCE_SECRET_ID", secret_arn),
-                _env("FLUSH_TIMEOUT_SECONDS", str(int(flush))),
-                _env("LOG_LEVEL", "INFO"),
-            ]),
+            environment=ingest_environment.variables(
+                kinesis_stream_name=stream_name, secret_id=secret_arn,
+                flush_timeout_seconds=int(flush), log_level="INFO"),
             health_check=ecs.HealthCheck(
                 command=["CMD", "python", "-m", "ingest.healthcheck", "--max-age",
                          str(HEARTBEAT_MAX_AGE_SECONDS)],
@@ -119,3 +109,8 @@ class IngestService(Construct):
             max_healthy_percent=200,
             circuit_breaker=ecs.DeploymentCircuitBreaker(enable=True, rollback=True),
         )
+
+    @property
+    def task_role(self) -> iam.IRole:
+        """The role the ingester runs as: the stack grants it the stream and the secret."""
+        return self.task_definition.task_role

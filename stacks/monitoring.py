@@ -1,37 +1,39 @@
-"""Dashboards and alarms for operators (DESIGN §1): the monitoring construct receives the
-others' resources and reads their metrics; it changes none of them."""
+"""Dashboards and alarms for operators (docs/architecture.md §6): the monitoring construct receives
+the constructs it watches and reads their resources' metrics; it changes none of them."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
 from aws_cdk import Duration
-from aws_cdk import aws_cloudfront as cloudfront
 from aws_cdk import aws_cloudwatch as cw
 from aws_cdk import aws_cloudwatch_actions as cw_actions
-from aws_cdk import aws_dynamodb as dynamodb
-from aws_cdk import aws_ecs as ecs
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
-from aws_cdk import aws_kinesis as kinesis
-from aws_cdk import aws_kinesisfirehose as firehose
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sns_subscriptions as subscriptions
-from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
-from ingest.observability import NAMESPACE as INGEST_NAMESPACE
-from ingest.observability import SERVICE as INGEST_SERVICE
-from ingest.observability import MetricName as IngestMetric
+from ingest.metric_names import SERVICE as INGEST_SERVICE
+from ingest.metric_names import MetricName as IngestMetric
 from lambdas.api.observability import SERVICE as API_SERVICE
 from lambdas.api.observability import MetricName as ApiMetric
-from lambdas.consumer.observability import NAMESPACE as CONSUMER_NAMESPACE
-from lambdas.consumer.observability import SERVICE as CONSUMER_SERVICE
-from lambdas.consumer.observability import MetricName as ConsumerMetric
-from miniticker import ALL_MARKET_STREAM
+from lambdas.consumer.metric_names import SERVICE as CONSUMER_SERVICE
+from lambdas.consumer.metric_names import MetricName as ConsumerMetric
+from miniticker import ALL_MARKET_STREAM, symbol_of_stream
+from miniticker.metrics import NAMESPACE
+
+from .capacity import estimate_load
+from .catalog_etl import CatalogAndEtl
+from .consumer import Consumer
+from .ingest_service import IngestService
+from .read_api import ReadApi
+from .storage import Storage
+from .stream import TickerStream
+from .web import WebSite
 
 MINUTE = Duration.minutes(1)
 ITERATOR_AGE_ALARM_MS = 60_000  # the consumer a minute behind the stream
@@ -58,7 +60,9 @@ CLOUDFRONT_METRICS_REGION = "us-east-1"
 
 
 class Monitoring(Construct):
-    """An operations dashboard, a price dashboard, and alarms to an encrypted SNS topic."""
+    """An operations dashboard, a price dashboard, and alarms to an encrypted SNS topic, over the
+    constructs it is given (their public attributes); the read API and the page are optional,
+    as the web layer is."""
 
     def __init__(
         self,
@@ -66,21 +70,16 @@ class Monitoring(Construct):
         construct_id: str,
         *,
         name_prefix: str,
-        stream: kinesis.IStream,
-        archive: firehose.IDeliveryStream,
-        consumer: lambda_.IFunction,
-        failures: sqs.IQueue,
-        table: dynamodb.ITable,
-        ingest_service: ecs.FargateService,
-        glue_job_names: Sequence[str],
-        symbols: Sequence[str],
+        stream: TickerStream,
+        ingest_service: IngestService,
+        consumer: Consumer,
+        storage: Storage,
+        etl: CatalogAndEtl,
         streams: Sequence[str],
         no_data_minutes: int,
-        events_per_second: int,
-        firehose_buffer_seconds: int,
         alarm_email: str | None,
-        read_api: lambda_.IFunction | None = None,
-        distribution: cloudfront.Distribution | None = None,
+        api: ReadApi | None = None,
+        site: WebSite | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         # Alarms and EventBridge publish to an encrypted topic only with a key that lets them.
@@ -93,6 +92,11 @@ class Monitoring(Construct):
         if alarm_email:
             self.topic.add_subscription(subscriptions.EmailSubscription(alarm_email))
 
+        symbols = [symbol_of_stream(s) for s in streams if s != ALL_MARKET_STREAM]
+        events_per_second = estimate_load(streams).events
+        table, function, failures = storage.table, consumer.function, consumer.failed_batches
+        archive = stream.archive
+        read_api = api.function if api is not None else None
         ingest = {name: _ingest_metric(name) for name in (
             IngestMetric.EVENTS_RECEIVED, IngestMetric.EVENTS_PUT, IngestMetric.PUT_FAILURES,
             IngestMetric.EVENTS_SPILLED, IngestMetric.RECONNECTS, IngestMetric.GAP_SECONDS,
@@ -102,9 +106,9 @@ class Monitoring(Construct):
         running_tasks = cw.Metric(
             namespace="ECS/ContainerInsights", metric_name="RunningTaskCount",
             dimensions_map={"ClusterName": ingest_service.cluster.cluster_name,
-                            "ServiceName": ingest_service.service_name},
+                            "ServiceName": ingest_service.service.service_name},
             statistic="Minimum", period=MINUTE)
-        iterator_age = consumer.metric("IteratorAge", statistic="Maximum", period=MINUTE)
+        iterator_age = function.metric("IteratorAge", statistic="Maximum", period=MINUTE)
         freshness = archive.metric("DeliveryToS3.DataFreshness", statistic="Maximum",
                                    period=Duration.minutes(5))
         dlq_depth = failures.metric_approximate_number_of_messages_visible(
@@ -114,15 +118,16 @@ class Monitoring(Construct):
             using_metrics={
                 "reads": table.metric("ReadThrottleEvents", statistic="Sum", period=MINUTE),
                 "writes": table.metric("WriteThrottleEvents", statistic="Sum", period=MINUTE)})
-        glue_runs = {state: self._glue_outcome(glue_job_names, state)
+        glue_runs = {state: self._glue_outcome([job.ref for job in etl.jobs], state)
                      for state in ("SUCCEEDED", "FAILED", "TIMEOUT")}
 
         self.alarms = [
             self._alarm("ConsumerBehind", iterator_age, ITERATOR_AGE_ALARM_MS, periods=5,
                         description="The consumer Lambda is more than a minute behind the stream"),
-            self._alarm("ArchiveStale", freshness, 3 * firehose_buffer_seconds + 300, periods=1,
+            self._alarm("ArchiveStale", freshness, 3 * stream.buffer_interval.to_seconds() + 300,
+                        periods=1,
                         description="Firehose has not delivered the oldest record to S3"),
-            self._alarm("ConsumerErrors", consumer.metric_errors(period=Duration.minutes(5)), 0,
+            self._alarm("ConsumerErrors", function.metric_errors(period=Duration.minutes(5)), 0,
                         periods=1, description="The consumer Lambda failed an invocation"),
             self._alarm("FailedBatches", dlq_depth, 0, periods=1,
                         description="Records the consumer gave up on wait in the queue"),
@@ -171,16 +176,16 @@ class Monitoring(Construct):
                     for p in ("p50", "p99")]))
         self.operations.add_widgets(
             _graph("Stream: records in, consumer iterator age",
-                   [stream.metric_incoming_records(period=MINUTE, statistic="Sum")],
-                   right=[stream.metric_get_records_iterator_age_milliseconds(
+                   [stream.stream.metric_incoming_records(period=MINUTE, statistic="Sum")],
+                   right=[stream.stream.metric_get_records_iterator_age_milliseconds(
                        period=MINUTE, statistic="Maximum"), iterator_age]))
         self.operations.add_widgets(
             _graph("Firehose: freshness (s) and delivery success",
                    [freshness], right=[archive.metric("DeliveryToS3.Success",
                                                       statistic="Average")]),
-            _graph("Consumer Lambda", [consumer.metric_invocations(period=MINUTE),
-                                       consumer.metric_errors(period=MINUTE)],
-                   right=[consumer.metric_duration(period=MINUTE, statistic="p99")]))
+            _graph("Consumer Lambda", [function.metric_invocations(period=MINUTE),
+                                       function.metric_errors(period=MINUTE)],
+                   right=[function.metric_duration(period=MINUTE, statistic="p99")]))
         self.operations.add_widgets(
             _graph("Consumer: records, events and latency",
                    [_consumer_metric(name) for name in (
@@ -205,7 +210,8 @@ class Monitoring(Construct):
                                            read_api.metric_errors(period=MINUTE),
                                            read_api.metric_throttles(period=MINUTE)],
                        right=[read_api.metric_duration(period=MINUTE, statistic="p99")]))
-        if distribution is not None:
+        if site is not None:
+            distribution = site.distribution
             # CloudFront publishes its metrics in us-east-1 only, whatever the stack's region
             # (a dashboard shows them from there; an alarm could not watch them from here).
             region, period = CLOUDFRONT_METRICS_REGION, Duration.minutes(5)
@@ -225,7 +231,7 @@ class Monitoring(Construct):
         if ALL_MARKET_STREAM in streams or len(symbols) > MAX_PRICE_GRAPHS:
             # Too many symbols to list: one search over all of them.
             price_widgets.append(_graph("Every symbol's close (search)", [cw.MathExpression(
-                expression=(f"SEARCH('{{{CONSUMER_NAMESPACE},service,symbol}} "
+                expression=(f"SEARCH('{{{NAMESPACE},service,symbol}} "
                             f"MetricName=\"{ConsumerMetric.CLOSE_PRICE}\"', 'Average', 60)"),
                 label="", period=MINUTE)], width=24))
         for start in range(0, len(price_widgets), 3):
@@ -287,19 +293,19 @@ class Monitoring(Construct):
 
 
 def _ingest_metric(name: str, *, statistic: str = "Sum") -> cw.Metric:
-    return cw.Metric(namespace=INGEST_NAMESPACE, metric_name=name, statistic=statistic,
+    return cw.Metric(namespace=NAMESPACE, metric_name=name, statistic=statistic,
                      dimensions_map={"service": INGEST_SERVICE}, period=MINUTE)
 
 
 def _api_metric(name: str) -> cw.Metric:
-    return cw.Metric(namespace=CONSUMER_NAMESPACE, metric_name=name, statistic="Sum",
+    return cw.Metric(namespace=NAMESPACE, metric_name=name, statistic="Sum",
                      dimensions_map={"service": API_SERVICE}, period=MINUTE)
 
 
 def _consumer_metric(name: str, *, statistic: str = "Sum", symbol: str | None = None
                      ) -> cw.Metric:
     dimensions = {"service": CONSUMER_SERVICE, **({"symbol": symbol} if symbol else {})}
-    return cw.Metric(namespace=CONSUMER_NAMESPACE, metric_name=name, statistic=statistic,
+    return cw.Metric(namespace=NAMESPACE, metric_name=name, statistic=statistic,
                      dimensions_map=dimensions, period=MINUTE)
 
 

@@ -13,6 +13,8 @@ from cdk_nag import AwsSolutionsChecks
 from constructs import IConstruct
 
 PACK = "AwsSolutions"
+#: The shortest reason an acknowledgement (or a checkov suppression, `stacks.checkov`) may give.
+MIN_REASON_LENGTH = 40
 
 #: Why the wildcard actions of CDK's bucket grants are acceptable wherever they appear.
 GRANT_ACTIONS = ("Action::s3:Abort*", "Action::s3:DeleteObject*", "Action::s3:GetBucket*",
@@ -26,7 +28,7 @@ def check(app: cdk.App) -> None:
 
 def acknowledge(scope: IConstruct, rule: str, reason: str, *findings: str) -> None:
     """Acknowledge ``rule`` (e.g. ``IAM5``) on ``scope``, for each of ``findings`` if given."""
-    if len(reason) < 40:
+    if len(reason) < MIN_REASON_LENGTH:
         raise ValueError(f"acknowledging {rule} needs a reason a reviewer can check: {reason!r}")
     ids = ([f"{PACK}::{PACK}-{rule}[{finding}]" for finding in findings] if findings
            else [f"{PACK}::{PACK}-{rule}"])

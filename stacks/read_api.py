@@ -8,8 +8,9 @@ from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 
 from lambdas.api import settings as api_settings
-from lambdas.consumer.observability import NAMESPACE
+from miniticker.metrics import NAMESPACE
 
+from . import checkov
 from .functions import python_function
 from .packaging import REPO
 from .settings import Settings
@@ -34,7 +35,8 @@ class ReadApi(Construct):
     traffic cannot take away), and a function URL with ``AWS_IAM`` auth: unsigned requests are
     refused, and the distribution signs its requests through an origin access control.
 
-    The stack grants the table reads it needs (Query and GetItem) at the wiring site.
+    The table's reads it needs (Query and GetItem) are `Storage.grant_item_reads`'s, called
+    at the wiring site.
     """
 
     def __init__(
@@ -61,6 +63,9 @@ class ReadApi(Construct):
             reserved_concurrency=reserved_concurrency,
         )
         self.function, self.role, self.log_group = built.function, built.role, built.log_group
+        checkov.skip(self.function, "CKV_AWS_116", "CloudFront invokes the function "
+                     "synchronously through its URL and the viewer sees any error; a function "
+                     "DLQ receives only failed asynchronous invocations")
         # BUFFERED: the answers are small JSON documents that CloudFront caches whole.
         self.url = self.function.add_function_url(
             auth_type=lambda_.FunctionUrlAuthType.AWS_IAM,

@@ -2,6 +2,9 @@
 
 Defaults live here, once; ``cdk.json`` context or ``cdk deploy -c key=value`` overrides them (the
 README lists the keys). A bad value stops synthesis with a message that names the context key.
+
+Standard library only at run time (``constructs.Node`` is a type hint): the local mode names its
+stand-ins from these settings without loading jsii or the CDK.
 """
 
 from __future__ import annotations
@@ -10,17 +13,15 @@ import json
 import re
 from collections import Counter
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from constructs import Node
-
+from ingest.stream_secret import SECRET_VALUE_BYTES, secret_value
 from miniticker import (
     ALL_MARKET_STREAM,
     POPULAR_SYMBOLS,
     catalog,
     check_stream_name,
     stream_name_for,
-    symbol_of_stream,
 )
 from miniticker.kinesis_record import MAX_RECORD_BYTES
 
@@ -33,7 +34,9 @@ from .capacity import (
     largest_batch_size,
     shards_needed,
 )
-from .stream_config import SECRET_VALUE_BYTES, secret_value
+
+if TYPE_CHECKING:
+    from constructs import Node
 
 #: Context keys, in one place; cdk.json and the README document them.
 ENV_KEY = "crypto-live:env"
@@ -127,7 +130,7 @@ class Settings:
     #: N seconds (the latest items and the 1-minute candles still see every event). At the
     #: whole market every-event writes dominate the bill (``bench/cost.py``).
     hot_table_resolution_seconds: int = 0
-    database_name: str = ""  # default crypto_live_<env>: DESIGN's crypto_live_db, per environment
+    database_name: str = ""  # default crypto_live_<env>: docs/architecture.md §2.6
     #: When the Glue job runs (an EventBridge-style cron, UTC): a quarter past every hour, when
     #: Firehose (buffering at most 15 minutes) has flushed the hour before.
     etl_schedule: str = "cron(15 * * * ? *)"
@@ -140,17 +143,12 @@ class Settings:
     api_reserved_concurrency: int = 10
 
     @property
-    def symbols(self) -> tuple[str, ...]:
-        """The symbols of the configured single-symbol streams (for the price dashboard)."""
-        return tuple(symbol_of_stream(s) for s in self.streams if s != ALL_MARKET_STREAM)
-
-    @property
     def stack_name(self) -> str:
         return f"crypto-live-{self.env_name}"
 
     @property
     def table_name(self) -> str:
-        """The DynamoDB table (DESIGN's crypto-live-miniticker, per environment)."""
+        """The DynamoDB table (docs/architecture.md §2.4: one per environment)."""
         return f"{self.stack_name}-miniticker"
 
     @property
@@ -169,7 +167,8 @@ class Settings:
             )
         configured = node.try_get_context(STREAMS_KEY)
         streams = DEFAULT_STREAMS if configured is None else _streams(configured)
-        # DESIGN's secret name with the environment in it, so dev and prod share an account.
+        # The secret's name (docs/architecture.md §2.5) with the environment in it, so dev and
+        # prod share an account.
         secret_name = node.try_get_context(SECRET_NAME_KEY) or default_secret_name(env_name)
         if not isinstance(secret_name, str):
             raise SettingsError(f"{SECRET_NAME_KEY} must be a string, got {secret_name!r}")

@@ -1,21 +1,21 @@
 """The Kinesis Data Stream between the ingester and its two consumers, and the Firehose delivery
-stream that archives it as gzip JSON lines in hourly prefixes (DESIGN §1, §2.2, §2.3)."""
+stream that archives it as gzip JSON lines in hourly prefixes (docs/architecture.md §1, §2.2,
+§2.3)."""
 
 from __future__ import annotations
 
 import aws_cdk as cdk
 from aws_cdk import Duration, RemovalPolicy, Size
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kinesis as kinesis
 from aws_cdk import aws_kinesisfirehose as firehose
-from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from miniticker import layout
 
+from . import defaults
 from .nag import GRANT_ACTIONS, acknowledge, arn_finding
-
-LOG_RETENTION = logs.RetentionDays.ONE_MONTH
 
 
 class TickerStream(Construct):
@@ -40,6 +40,8 @@ class TickerStream(Construct):
         removal_policy: RemovalPolicy,
     ) -> None:
         super().__init__(scope, construct_id)
+        #: How long Firehose gathers before it writes an object (the archive's freshness).
+        self.buffer_interval = buffer_interval
         self.stream = kinesis.Stream(
             self, "Stream",
             stream_name=stream_name,
@@ -50,8 +52,8 @@ class TickerStream(Construct):
             retention_period=Duration.hours(24),
             removal_policy=removal_policy,
         )
-        self.delivery_logs = logs.LogGroup(self, "DeliveryLogs", retention=LOG_RETENTION,
-                                           removal_policy=removal_policy)
+        self.delivery_logs = defaults.log_group(self, "DeliveryLogs",
+                                                removal_policy=removal_policy)
         self.archive = firehose.DeliveryStream(
             self, "Archive",
             source=firehose.KinesisStreamSource(self.stream),
@@ -75,3 +77,7 @@ class TickerStream(Construct):
             id="CloudFormation-Validate::W7001",
             reason="aws-cdk-lib's Firehose module adds a mapping of its service CIDR blocks by "
                    "region to every stack using it; this stack has no use for it"))
+
+    def grant_write(self, grantee: iam.IGrantable) -> iam.Grant:
+        """Putting records into the stream (the ingester)."""
+        return self.stream.grant_write(grantee)

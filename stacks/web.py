@@ -13,7 +13,8 @@ from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_s3_deployment as s3deploy
 from constructs import Construct
 
-from .buckets import build_output_bucket
+from . import checkov
+from .defaults import build_output_bucket
 from .nag import GRANT_ACTIONS, acknowledge, arn_finding
 from .packaging import REPO
 
@@ -144,13 +145,16 @@ class WebSite(Construct):
         acknowledge(self.distribution, "CFR1", "A public price page has no country to keep "
                     "out; to restrict it, set geo_restriction on the distribution in "
                     "stacks/web.py")
-        acknowledge(self.distribution, "CFR2", "No AWS WAF web ACL: the page and the API are "
-                    "read-only and public, the API's reserved concurrency caps what a flood of "
-                    "cache misses costs, and a web ACL has a monthly price of its own; attach "
-                    "one (web_acl_id) for rate limiting by IP")
-        acknowledge(self.distribution, "CFR4", "The distribution uses CloudFront's default "
-                    "certificate (*.cloudfront.net), whose minimum TLS version CloudFront sets; "
-                    "bring a domain and an ACM certificate in us-east-1 to set TLSv1.2_2021")
+        no_waf = ("No AWS WAF web ACL: the page and the API are read-only and public, the API's "
+                  "reserved concurrency caps what a flood of cache misses costs, and a web ACL "
+                  "has a monthly price of its own; attach one (web_acl_id) for rate limiting "
+                  "by IP")
+        default_tls = ("The distribution uses CloudFront's default certificate "
+                       "(*.cloudfront.net), whose minimum TLS version CloudFront sets; bring a "
+                       "domain and an ACM certificate in us-east-1 to set TLSv1.2_2021")
+        acknowledge(self.distribution, "CFR2", no_waf)
+        acknowledge(self.distribution, "CFR4", default_tls)
+        checkov.skip_all(self.distribution, {"CKV_AWS_68": no_waf, "CKV_AWS_174": default_tls})
 
         self.deployment = s3deploy.BucketDeployment(
             self, "Files", destination_bucket=self.bucket,
@@ -167,6 +171,12 @@ class WebSite(Construct):
                     "distribution after a deploy (CloudFront's invalidation actions take no "
                     "narrower resource in the library's policy)",
                     *GRANT_ACTIONS, arn_finding(self.bucket, "/*"), "Resource::*")
+        assert isinstance(handler, lambda_.Function)
+        assert handler.role is not None
+        checkov.skip(handler.role.node.find_child("DefaultPolicy"), "CKV_AWS_111",
+                     "aws-cdk-lib's BucketDeployment handler invalidates the distribution after "
+                     "a deploy; the library's policy grants CloudFront's invalidation actions on "
+                     "every resource")
 
     @property
     def page_url(self) -> str:

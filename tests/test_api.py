@@ -25,6 +25,7 @@ from local.lambda_events import function_url_event
 from market_sim import MarketDataGenerator
 from miniticker import MiniTicker, normalize
 from miniticker import hot_table as ht
+from miniticker.metrics import NAMESPACE
 from tests.conftest import FAKE_CREDENTIALS
 from tests.consumer_events import event_for
 from tests.test_consumer import CurrentStdout, invoke, load_handler
@@ -68,7 +69,7 @@ def records(filled: tuple[str, list[MiniTicker]]) -> list[MiniTicker]:
 @pytest.fixture
 def api(monkeypatch: pytest.MonkeyPatch, table: str) -> Iterator[ModuleType]:
     monkeypatch.setenv("TABLE_NAME", table)
-    monkeypatch.setenv("POWERTOOLS_METRICS_NAMESPACE", "CryptoLive")
+    monkeypatch.setenv("POWERTOOLS_METRICS_NAMESPACE", NAMESPACE)
     monkeypatch.setenv("POWERTOOLS_TRACE_DISABLED", "true")
     sys.modules.pop("lambdas.api.handler", None)  # a cold start with this environment
     module = importlib.import_module("lambdas.api.handler")

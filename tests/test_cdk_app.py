@@ -7,6 +7,7 @@ import os
 import re
 import shlex
 import subprocess
+import sys
 from dataclasses import fields
 from pathlib import Path
 from typing import Any
@@ -162,6 +163,24 @@ def test_the_readme_documents_every_context_key_with_its_default():
         default = defaults[key.removeprefix("crypto-live:").replace("-", "_")]
         shown = str(default).lower() if isinstance(default, bool) else str(default)
         assert documented.strip() == f"`{shown}`", key
+
+
+CDK_RUNTIME = ("jsii", "aws_cdk", "constructs")
+AWS_SDK = ("boto3", "botocore")
+
+
+@pytest.mark.parametrize(("module", "absent"), [
+    ("stacks.settings", CDK_RUNTIME + AWS_SDK),  # its capacity checks import no ingester runtime
+    ("local.aws", CDK_RUNTIME),
+])
+def test_the_settings_load_neither_jsii_nor_the_cdk(module: str, absent: tuple[str, ...]):
+    """The local mode names its stand-ins from the stack's settings: importing them must not
+    start jsii's Node process or load the CDK (nor, for the settings, the AWS SDK)."""
+    probe = (f"import json, sys, {module}; "
+             f"print(json.dumps(sorted(set({list(absent)!r}) & set(sys.modules))))")
+    loaded = subprocess.run([sys.executable, "-c", probe], cwd=REPO, capture_output=True,
+                            text=True, check=True)
+    assert json.loads(loaded.stdout) == [], f"{module} loads {loaded.stdout.strip()}"
 
 
 def single_symbol_streams(count: int) -> list[str]:

@@ -13,13 +13,13 @@ import pytest
 from aws_cdk.assertions import Match, Template
 
 from app import build
-from ingest.observability import MetricName as IngestMetric
+from ingest.metric_names import MetricName as IngestMetric
 from lambdas.api.observability import MetricName as ApiMetric
 from lambdas.consumer import settings as consumer_settings
-from lambdas.consumer.observability import MetricName as ConsumerMetric
+from lambdas.consumer.metric_names import MetricName as ConsumerMetric
 from miniticker import FIELDS, POPULAR_SYMBOLS, catalog, layout
 from miniticker.kinesis_record import WHOLE_MARKET_EVENTS_PER_SECOND
-from stacks import catalog_etl, monitoring
+from stacks import catalog_etl, defaults, monitoring
 from stacks.packaging import pinned_version
 from stacks.queries import CANDLES_QUERY, GAPS_QUERY
 from stacks.settings import Settings, SettingsError
@@ -71,6 +71,11 @@ def test_the_data_bucket_is_private_encrypted_and_ages_raw_data(template: Templa
     assert rules["abort-incomplete-uploads"]["AbortIncompleteMultipartUpload"] == {
         "DaysAfterInitiation": 7}
     assert rules["athena-results-expire"]["Prefix"] == layout.ATHENA_RESULTS_PREFIX
+    # Versioned: what an overwrite or a delete replaced is kept a while, then expires.
+    assert properties["VersioningConfiguration"] == {"Status": "Enabled"}
+    assert rules["noncurrent-versions-expire"]["NoncurrentVersionExpiration"] == {
+        "NoncurrentDays": defaults.NONCURRENT_VERSION_DAYS}
+    assert rules["noncurrent-versions-expire"]["ExpiredObjectDeleteMarker"] is True
     assert bucket["DeletionPolicy"] == "Retain"
     # TLS only: a Deny for aws:SecureTransport false on the bucket's policy.
     policies = template.find_resources("AWS::S3::BucketPolicy")
@@ -173,7 +178,7 @@ def test_the_consumer_function_and_its_event_source_mapping(template: Template):
     assert mapping["StartingPosition"] == "TRIM_HORIZON"
     assert "OnFailure" in mapping["DestinationConfig"]
     queue = only(template, "AWS::SQS::Queue")["Properties"]
-    assert queue["SqsManagedSseEnabled"] is True
+    assert queue["KmsMasterKeyId"] == "alias/aws/sqs"  # the AWS managed key of SQS
 
 
 def test_the_consumer_settings_come_from_context():
@@ -332,6 +337,13 @@ def test_the_glue_jobs_run_the_repository_scripts_on_schedules(template: Templat
         assert "/glue/miniticker-1-py3-none-any.whl,s3://" in wheels
         assert wheels.endswith('/glue/curation-1-py3-none-any.whl"]]}')
     assert daily["Role"] != hourly["Role"]
+    # Both run under one security configuration: what Glue writes to S3 for them is SSE-S3.
+    (configuration_id, configuration), = template.find_resources(
+        "AWS::Glue::SecurityConfiguration").items()
+    assert configuration["Properties"]["EncryptionConfiguration"] == {
+        "S3Encryptions": [{"S3EncryptionMode": "SSE-S3"}]}
+    assert hourly["SecurityConfiguration"] == daily["SecurityConfiguration"] == {
+        "Ref": configuration_id}
     triggers = {json.dumps(t["Properties"]["Actions"]): t["Properties"]
                 for t in template.find_resources("AWS::Glue::Trigger").values()}
     assert len(triggers) == 2

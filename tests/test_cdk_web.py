@@ -20,7 +20,7 @@ from aws_cdk.assertions import Match, Template
 from app import build
 from lambdas.api import settings as api_settings
 from lambdas.api.observability import SERVICE as API_SERVICE
-from lambdas.consumer.observability import NAMESPACE
+from miniticker.metrics import NAMESPACE
 from stacks import read_api, web
 from stacks.packaging import pinned_version
 from stacks.settings import SettingsError

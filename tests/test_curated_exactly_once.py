@@ -22,12 +22,12 @@ from glue_jobs.curation.tables import TABLES, compacted_location, hourly_locatio
 from glue_jobs.curation.writing import read_location, write_generation
 from miniticker import MiniTicker
 
+from . import test_raw_to_parquet as hourly_tests
 from .curated_reader import locations
 from .test_raw_to_parquet import (
     HOUR,
     HOUR_MS,
     convert,
-    create_catalog,
     curated_rows,
     expected_rows,
     keys,
@@ -42,26 +42,11 @@ DAY = "2026-11-24"
 MANIFESTS = "manifests/raw_to_parquet/"
 
 
-@pytest.fixture
-def s3(aws: str) -> Any:
-    return boto3.client("s3")
-
-
-@pytest.fixture
-def glue(aws: str) -> Any:
-    return boto3.client("glue")
-
-
-@pytest.fixture
-def bucket(s3: Any) -> str:
-    name = f"crypto-live-{uuid.uuid4().hex[:8]}"
-    s3.create_bucket(Bucket=name)
-    return name
-
-
-@pytest.fixture
-def catalog(glue: Any, bucket: str) -> str:
-    return create_catalog(glue, bucket)
+# The hourly run's tests' fixtures: a bucket, and a database with the three tables.
+s3 = hourly_tests.s3
+glue = hourly_tests.glue
+bucket = hourly_tests.bucket
+catalog = hourly_tests.catalog
 
 
 def copies(records: list[MiniTicker], later_ms: int = 999) -> list[MiniTicker]:

@@ -9,7 +9,8 @@ from typing import Any
 
 import pytest
 
-from ingest.config import DEFAULT_WS_URL, ConfigError, load, load_from_environment
+from ingest.config import ConfigError, load, load_from_environment
+from ingest.environment import LIVE_URL
 
 MINIMAL = {"BINANCE_STREAMS": "btcusdt@miniTicker", "KINESIS_STREAM_NAME": "ticks"}
 
@@ -20,7 +21,7 @@ def no_secret(secret_id: str) -> str:
 
 def test_defaults():
     config = load(MINIMAL, secret_reader=no_secret)
-    assert config.ws_url == DEFAULT_WS_URL
+    assert config.ws_url == LIVE_URL
     assert config.streams == ("btcusdt@miniTicker",)
     assert config.kinesis_stream_name == "ticks"
     assert config.spool_dir == Path("/tmp/crypto-live/spool")

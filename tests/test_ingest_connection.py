@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from ingest.backoff import AttemptBudget, ReconnectPolicy
-from ingest.connection import Feed, split_streams, stream_url
+from ingest.connection import ConnectionSupervisor, split_streams, stream_url
 from ingest.frames import DuplicateFilter, Frame, FrameKind, parse_frame
 from market_sim import MarketDataGenerator
 from market_sim.server import BinanceServer
@@ -32,7 +32,7 @@ STREAMS = ["btcusdt@miniTicker", "ethusdt@miniTicker"]
 class Collector:
     """Parses like the service does and keeps what it delivers and what it sets aside.
 
-    Records are held until the connection flushes, as the service's lanes may hold them: a
+    Records are held until the connection flushes, as the service's batchers may hold them: a
     record only counts as delivered once a connection said so.
     """
 
@@ -64,13 +64,13 @@ class Observer:
     gaps: list[float] = field(default_factory=list)
     rotations: list[str] = field(default_factory=list)
 
-    def connection_failed(self, feed: str, reason: str, status: int | None) -> None:
+    def connection_failed(self, supervisor: str, reason: str, status: int | None) -> None:
         self.failures.append((reason, status))
 
-    def reconnected(self, feed: str, gap_seconds: float) -> None:
+    def reconnected(self, supervisor: str, gap_seconds: float) -> None:
         self.gaps.append(gap_seconds)
 
-    def rotated(self, feed: str, reason: str) -> None:
+    def rotated(self, supervisor: str, reason: str) -> None:
         self.rotations.append(reason)
 
 
@@ -82,7 +82,8 @@ def server() -> Iterator[BinanceServer]:
         yield srv
 
 
-def run_feed(server: BinanceServer, **options: Any) -> tuple[Feed, Collector, Observer]:
+def run_supervisor(server: BinanceServer,
+                   **options: Any) -> tuple[ConnectionSupervisor, Collector, Observer]:
     collector, observer = Collector(), Observer()
     settings: dict[str, Any] = {
         "budget": AttemptBudget(limit=300, window=300.0, burst=100),
@@ -90,24 +91,24 @@ def run_feed(server: BinanceServer, **options: Any) -> tuple[Feed, Collector, Ob
         "policy": ReconnectPolicy(base=0.05, cap=0.2),
         **options,
     }
-    feed = Feed("test", stream_url(server.url, STREAMS), handlers=collector.handler,
-                observer=observer, **settings).start()
-    return feed, collector, observer
+    supervisor = ConnectionSupervisor("test", stream_url(server.url, STREAMS),
+                                      handler_factory=collector.handler, observer=observer,
+                                      **settings).start()
+    return supervisor, collector, observer
 
 
+def settle(supervisor: ConnectionSupervisor, server: BinanceServer, collector: Collector) -> None:
+    """Stop the market, read what is in flight, then stop the supervisor.
 
-def settle(feed: Feed, server: BinanceServer, collector: Collector) -> None:
-    """Stop the market, read what is in flight, then stop the feed.
-
-    Events the server sends after the feed stops reading are outside the connected period, as
-    with Binance, so the comparison ends where the market stopped.
+    Events the server sends after the supervisor stops reading are outside the connected period,
+    as with Binance, so the comparison ends where the market stopped.
     """
     server.halt()
     count = -1
     while count != len(collector.records):
         count = len(collector.records)
         time.sleep(0.3)
-    feed.stop()
+    supervisor.stop()
     wait_for(lambda: server.open_connections == 0)
 
 
@@ -123,37 +124,37 @@ def test_streams_are_split_by_count_and_url_length():
 
 
 def test_a_healthy_feed_delivers_every_event_once(server: BinanceServer):
-    feed, collector, observer = run_feed(server)
+    supervisor, collector, observer = run_supervisor(server)
     wait_for(lambda: len(collector.records) >= 100)
     time.sleep(1.0)  # several ping intervals: pongs keep the connection
-    settle(feed, server, collector)
-    assert feed.connections_opened == 1
+    settle(supervisor, server, collector)
+    assert supervisor.connections_opened == 1
     assert observer.gaps == []
     assert observer.failures == []
     assert_exactly_what_was_sent(collector.records, server)
 
 
 def test_a_dropped_connection_is_replaced_and_the_gap_reported(server: BinanceServer):
-    feed, collector, observer = run_feed(server)
+    supervisor, collector, observer = run_supervisor(server)
     for _ in range(3):
         wait_for(lambda: len(collector.records) >= 20 + len(server.sent) // 2)
         server.drop()
-        wait_for(lambda: server.open_connections == 1 and feed.connected)
+        wait_for(lambda: server.open_connections == 1 and supervisor.connected)
     wait_for(lambda: len(observer.gaps) == 3)
-    settle(feed, server, collector)
-    assert feed.connections_opened == 4
+    settle(supervisor, server, collector)
+    assert supervisor.connections_opened == 4
     assert all(0 <= gap < 2.0 for gap in observer.gaps)
     assert_exactly_what_was_sent(collector.records, server)
 
 
 def test_a_reset_connection_loses_at_most_what_was_in_flight(server: BinanceServer):
-    feed, collector, observer = run_feed(server)
+    supervisor, collector, observer = run_supervisor(server)
     wait_for(lambda: len(collector.records) >= 20)
     server.drop(reset=True)
     wait_for(lambda: len(observer.gaps) == 1)
     wait_for(lambda: len(collector.records) >= len(server.sent) - 40 and
              len(collector.records) > 60)
-    settle(feed, server, collector)
+    settle(supervisor, server, collector)
     sent = {(e.symbol, e.event_time) for e in server.sent}
     delivered = [(r.symbol, r.event_time) for r in collector.records]
     assert len(delivered) == len(set(delivered))
@@ -163,7 +164,7 @@ def test_a_reset_connection_loses_at_most_what_was_in_flight(server: BinanceServ
 
 
 def test_a_stalled_connection_is_detected_by_the_data_watchdog(server: BinanceServer):
-    feed, collector, observer = run_feed(server, data_timeout=0.5)
+    supervisor, collector, observer = run_supervisor(server, data_timeout=0.5)
     wait_for(lambda: len(collector.records) >= 20)
     server.stall(30.0)  # pings go on; only data stops
     started = time.monotonic()
@@ -171,21 +172,21 @@ def test_a_stalled_connection_is_detected_by_the_data_watchdog(server: BinanceSe
     assert time.monotonic() - started < 3.0
     wait_for(lambda: len(collector.records) >= 60)
     # Counted before settling: settling stops the market, and with a watchdog this short the
-    # feed may replace its connection once more before it stops (the new one gets no data).
-    assert feed.connections_opened == 2
-    settle(feed, server, collector)
+    # supervisor may replace its connection once more before it stops (the new one gets no data).
+    assert supervisor.connections_opened == 2
+    settle(supervisor, server, collector)
     assert_exactly_what_was_sent(collector.records, server)
 
 
 def test_server_shutdown_rotates_without_a_gap(server: BinanceServer):
-    feed, collector, observer = run_feed(server)
+    supervisor, collector, observer = run_supervisor(server)
     wait_for(lambda: len(collector.records) >= 20)
     server.announce_shutdown(close_after=0.5)
     wait_for(lambda: observer.rotations == ["serverShutdown"])
     wait_for(lambda: len(collector.records) >= 80)
-    settle(feed, server, collector)
+    settle(supervisor, server, collector)
     assert observer.gaps == []
-    assert feed.connections_opened == 2
+    assert supervisor.connections_opened == 2
     # Both connections received the overlap; each event is delivered once all the same.
     overlap = ({(e.symbol, e.event_time) for e in server.sent if e.connection == 1} &
                {(e.symbol, e.event_time) for e in server.sent if e.connection == 2})
@@ -196,9 +197,9 @@ def test_server_shutdown_rotates_without_a_gap(server: BinanceServer):
 def test_connections_are_replaced_before_the_servers_maximum_age():
     generator = MarketDataGenerator(["BTCUSDT", "ETHUSDT"], seed=4)
     with BinanceServer(generator, tick_seconds=TICK, max_connection_age=1.5) as server:
-        feed, collector, observer = run_feed(server, rotate_after=0.8)
+        supervisor, collector, observer = run_supervisor(server, rotate_after=0.8)
         wait_for(lambda: len(observer.rotations) >= 3, timeout=15)
-        settle(feed, server, collector)
+        settle(supervisor, server, collector)
     assert set(observer.rotations) == {"maximum connection age"}
     assert observer.gaps == []  # the server never had to cut a connection
     assert_exactly_what_was_sent(collector.records, server)
@@ -207,10 +208,10 @@ def test_connections_are_replaced_before_the_servers_maximum_age():
 def test_refusals_are_waited_out(server: BinanceServer):
     server.refuse_handshakes(3, status=429, retry_after=0.4)
     started = time.monotonic()
-    feed, collector, observer = run_feed(server)
+    supervisor, collector, observer = run_supervisor(server)
     wait_for(lambda: len(collector.records) >= 10)
     assert time.monotonic() - started >= 3 * 0.4
-    settle(feed, server, collector)
+    settle(supervisor, server, collector)
     assert [status for _, status in observer.failures] == [429, 429, 429]
     assert server.handshakes_refused == 3
     assert_exactly_what_was_sent(collector.records, server)
@@ -219,27 +220,27 @@ def test_refusals_are_waited_out(server: BinanceServer):
 def test_a_refusal_storm_stays_within_the_attempt_budget(server: BinanceServer):
     server.refuse_handshakes(1000, status=429)
     budget = AttemptBudget(limit=6, window=300.0, burst=3)
-    feed, collector, _observer = run_feed(server, budget=budget,
-                                         policy=ReconnectPolicy(base=0.01, cap=0.02))
+    supervisor, collector, _observer = run_supervisor(
+        server, budget=budget, policy=ReconnectPolicy(base=0.01, cap=0.02))
     time.sleep(2.0)
-    feed.stop()
+    supervisor.stop()
     # 429 without Retry-After waits a minute: one attempt, however short the backoff.
     assert server.handshakes_refused == 1
     assert collector.records == []
 
 
 def test_malformed_frames_are_set_aside_and_the_feed_goes_on(server: BinanceServer):
-    feed, collector, _observer = run_feed(server)
+    supervisor, collector, _observer = run_supervisor(server)
     wait_for(lambda: len(collector.records) >= 10)
     for frame in ("{not json", '{"result":null,"id":1}', '{"e":"trade"}',
                   '{"stream":"btcusdt@miniTicker","data":{"e":"24hrMiniTicker","s":"BTCUSDT"}}'):
         server.inject(frame)
     wait_for(lambda: len(collector.set_aside) == 4)
     wait_for(lambda: len(collector.records) >= 60)
-    settle(feed, server, collector)
+    settle(supervisor, server, collector)
     assert [kind for kind, _ in collector.set_aside] == [
         FrameKind.INVALID_JSON, FrameKind.ACK, FrameKind.REJECTED, FrameKind.REJECTED]
-    assert feed.connections_opened == 1
+    assert supervisor.connections_opened == 1
     assert_exactly_what_was_sent(collector.records, server)
 
 
@@ -252,7 +253,7 @@ def test_frequent_pings_do_not_hide_a_stall_or_delay_a_stop():
     generator = MarketDataGenerator(["BTCUSDT", "ETHUSDT"], seed=5)
     with BinanceServer(generator, tick_seconds=TICK, ping_interval=0.05,
                        ping_timeout=1.0) as server:
-        feed, collector, observer = run_feed(server, data_timeout=2.0)
+        supervisor, collector, observer = run_supervisor(server, data_timeout=2.0)
         wait_for(lambda: len(collector.records) >= 10)
         server.stall(60.0)
         started = time.monotonic()
@@ -261,7 +262,7 @@ def test_frequent_pings_do_not_hide_a_stall_or_delay_a_stop():
         server.stall(60.0)  # the new connection too
         time.sleep(0.3)
         started = time.monotonic()
-        feed.stop()
+        supervisor.stop()
         assert time.monotonic() - started < 1.5
 
 
@@ -283,34 +284,36 @@ def test_a_lagging_connection_is_read_to_the_end_before_it_is_replaced():
     with BinanceServer(generator, tick_seconds=TICK, ping_interval=1.0,
                        ping_timeout=30.0) as server:
         collector, observer = SlowCollector(), Observer()
-        feed = Feed("slow", stream_url(server.url, STREAMS), handlers=collector.handler,
-                    observer=observer, budget=AttemptBudget(limit=300, window=300.0, burst=100),
-                    data_timeout=5.0, policy=ReconnectPolicy(base=0.05, cap=0.2)).start()
+        supervisor = ConnectionSupervisor(
+            "slow", stream_url(server.url, STREAMS), handler_factory=collector.handler,
+            observer=observer, budget=AttemptBudget(limit=300, window=300.0, burst=100),
+            data_timeout=5.0, policy=ReconnectPolicy(base=0.05, cap=0.2)).start()
         wait_for(lambda: len(server.sent) > len(collector.records) + 30)  # the reader is behind
-        server.announce_shutdown(close_after=60.0)  # Binance closes late: the feed decides
+        server.announce_shutdown(close_after=60.0)  # Binance closes late: the supervisor decides
         wait_for(lambda: observer.rotations == ["serverShutdown"])
-        settle(feed, server, collector)
+        settle(supervisor, server, collector)
     assert observer.gaps == []
     assert_exactly_what_was_sent(collector.records, server)
 
 
 def test_a_shutdown_notice_before_the_first_data_frame_still_rotates():
-    """Binance may announce serverShutdown on a connection the feed has not promoted yet (no
-    data so far): the feed rotates as soon as it does, before Binance cuts it.
+    """Binance may announce serverShutdown on a connection the supervisor has not promoted yet
+    (no data so far): the supervisor rotates as soon as it does, before Binance cuts it.
 
     (The notice used to count only on the current connection, and this one was lost.)
     """
     generator = MarketDataGenerator(["BTCUSDT", "ETHUSDT"], seed=7)
     with BinanceServer(generator, tick_seconds=0.5) as server:  # slow: no data for a while
         collector, observer = Collector(), Observer()
-        feed = Feed("early", stream_url(server.url, STREAMS), handlers=collector.handler,
-                    observer=observer, budget=AttemptBudget(limit=300, window=300.0, burst=100),
-                    data_timeout=5.0, policy=ReconnectPolicy(base=0.05, cap=0.2)).start()
+        supervisor = ConnectionSupervisor(
+            "early", stream_url(server.url, STREAMS), handler_factory=collector.handler,
+            observer=observer, budget=AttemptBudget(limit=300, window=300.0, burst=100),
+            data_timeout=5.0, policy=ReconnectPolicy(base=0.05, cap=0.2)).start()
         wait_for(lambda: server.open_connections == 1)
         server.announce_shutdown(close_after=2.0)  # before the connection's first data frame
         wait_for(lambda: observer.rotations == ["serverShutdown"])
         wait_for(lambda: len(collector.records) >= 10)
-        settle(feed, server, collector)
+        settle(supervisor, server, collector)
     assert observer.gaps == []
-    assert feed.connections_opened == 2
+    assert supervisor.connections_opened == 2
     assert_exactly_what_was_sent(collector.records, server)

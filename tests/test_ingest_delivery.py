@@ -18,7 +18,8 @@ from botocore.config import Config
 import ingest.delivery
 from ingest.delivery import Delivery
 from ingest.kinesis_sink import CLIENT_CONFIG, KinesisSink, PutOutcome, PutRecordsEntry, failures
-from ingest.observability import IngestMetrics, MetricName
+from ingest.metric_names import MetricName
+from ingest.observability import IngestMetrics
 from ingest.packing import (
     CALL_BYTES,
     PARTITION_KEY_CHARS,

@@ -9,7 +9,8 @@ import statistics
 import pytest
 from aws_lambda_powertools import Logger, Metrics
 
-from ingest.observability import LAG_SAMPLE, IngestMetrics, MetricName
+from ingest.metric_names import COUNTERS, MetricName
+from ingest.observability import LAG_SAMPLE, IngestMetrics
 
 
 def metrics(seed: int = 1) -> IngestMetrics:
@@ -67,6 +68,7 @@ def test_counts_reach_the_totals_and_one_emf_document(capsys: pytest.CaptureFixt
 
 def test_every_counter_is_in_the_totals_from_the_start():
     totals = metrics().totals
+    assert totals == dict.fromkeys(COUNTERS, 0)
     for name in (MetricName.EVENTS_PUT, MetricName.RECORDS_PUT, MetricName.PUT_FAILURES,
                  MetricName.THROTTLED_RECORDS, MetricName.EVENTS_SPILLED):
         assert totals[name] == 0

@@ -17,7 +17,9 @@ import boto3
 import pytest
 
 from ingest.kinesis_sink import CLIENT_CONFIG
+from ingest.metric_names import MetricName
 from ingest.packing import PARTITION_KEY_CHARS
+from ingest.status import read_status
 from market_sim import MarketDataGenerator
 from market_sim.server import BinanceServer
 from miniticker import parse_json_line
@@ -141,8 +143,13 @@ def test_every_event_reaches_kinesis_once_through_faults(
     assert any(e.get("PutLagMilliseconds") for e in emf)
     assert ingester.log("ingest stopped")["left_in_spool"] == 0
 
-    health = json.loads((tmp_path / "heartbeat").read_text())
-    assert health["feeds"] == 1
+    # The status file's last write is the final account, the same as the log's.
+    status = read_status(tmp_path / "heartbeat")
+    assert status is not None
+    assert status.stopped
+    assert (status.connections, status.backlog) == (1, 0)
+    assert status.totals == totals
+    assert status.count(MetricName.EVENTS_PUT) == totals["EventsPut"]
     check = subprocess.run([sys.executable, "-m", "ingest.healthcheck"], cwd=REPO, check=False,
                            env={**os.environ, "HEALTH_FILE": str(tmp_path / "heartbeat")})
     assert check.returncode == 0
@@ -178,6 +185,9 @@ def test_sigterm_while_kinesis_is_down_keeps_the_spool_for_the_next_run(
     assert ingester.stop() == 0
     left = ingester.log("ingest stopped")["left_in_spool"]
     assert left == len({(e.symbol, e.event_time) for e in server.sent})  # all of it, once
+    status = read_status(tmp_path / "heartbeat")
+    assert status is not None
+    assert (status.stopped, status.backlog) == (True, left)
     assert list((tmp_path / "spool").glob("*.spool"))
     assert read_all(kinesis, stream) == []
 

@@ -22,7 +22,8 @@ from botocore.config import Config
 
 from ingest.delivery import Delivery
 from ingest.kinesis_sink import CLIENT_CONFIG, KinesisSink
-from ingest.observability import IngestMetrics, MetricName
+from ingest.metric_names import MetricName
+from ingest.observability import IngestMetrics
 from ingest.spool import Spool
 from local.kinesis_shard import SHARD_ID, KinesisShard, Limits
 from market_sim import POPULAR, MarketDataGenerator

@@ -17,7 +17,6 @@ from typing import Any
 import pytest
 
 from lambdas.api.settings import environment as api_environment
-from lambdas.consumer.observability import NAMESPACE
 from lambdas.consumer.settings import environment as consumer_environment
 from local.function_url import FunctionUrl
 from local.lambda_context import LocalContext
@@ -32,6 +31,7 @@ from local.report import (
     write_report,
 )
 from miniticker import MiniTicker
+from miniticker.metrics import NAMESPACE
 from tests.consumer_events import event_for
 from tests.test_local_web_server import recent
 

@@ -23,7 +23,6 @@ from typing import Any
 import pytest
 
 from lambdas.api.settings import environment as api_environment
-from lambdas.consumer.observability import NAMESPACE
 from lambdas.consumer.settings import environment as consumer_environment
 from local import output
 from local.function_url import FunctionUrl
@@ -31,6 +30,7 @@ from local.lambda_context import LocalContext
 from local.web_server import PortBusy, WebServer
 from market_sim import MarketDataGenerator
 from miniticker import MiniTicker, normalize
+from miniticker.metrics import NAMESPACE
 from tests.consumer_events import event_for
 
 INDEX = "<!doctype html><title>page</title><script src=app.js></script>"

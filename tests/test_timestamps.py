@@ -20,7 +20,7 @@ def millis(*date: int, ms: int = 0) -> int:
     [
         (0, "1970-01-01T00:00:00.000Z"),
         (1, "1970-01-01T00:00:00.001Z"),
-        (1665778598188, "2022-10-14T20:16:38.188Z"),  # DESIGN's example
+        (1665778598188, "2022-10-14T20:16:38.188Z"),  # docs/architecture.md §2.1's example
         (millis(2024, 1, 1), "2024-01-01T00:00:00.000Z"),  # midnight, new year
         (millis(2024, 1, 1) - 1, "2023-12-31T23:59:59.999Z"),  # the last ms before it
         (millis(2024, 1, 1, ms=7), "2024-01-01T00:00:00.007Z"),  # ms zero-padded

@@ -20,10 +20,8 @@ import argparse
 import json
 import logging
 import os
-import resource
 import secrets
 import socket
-import sys
 import time
 from collections import Counter
 from collections.abc import Sequence
@@ -31,15 +29,15 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import date, datetime, timedelta, timezone
 from typing import Any, Callable, NamedTuple, Optional
 
-import boto3
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from . import command
 from .days import DayLock, DayState, new_generation, retire, sweep_retired
 from .partitions import PARTITIONS_PER_REQUEST, ensure_partitions, s3_location
 from .reading import list_keys
 from .schemas import MILLIS_PER_DAY
-from .settings import JobError, add_common_options, check_prefixes, client_config
+from .settings import JobError, add_common_options, check_prefixes
 from .tables import TABLES, CuratedTable, compacted_location, hourly_location
 from .writing import MIB, PART_BYTES, by_time, read_parquet, write_generation
 
@@ -83,7 +81,6 @@ def parse_settings(argv: Sequence[str], today: Optional[date] = None) -> Compact
     parser.add_argument("--max-file-mb", type=float, default=DEFAULT_MAX_FILE_MB,
                         help="a compacted part is cut before it would pass this size")
     parser.add_argument("--workers", type=int, default=DEFAULT_WORKERS)
-    parser.add_argument("--temp-dir", default=None, help="where parts are written before upload")
     # Glue adds arguments of its own (--JOB_ID, --JOB_RUN_ID, --scriptLocation, ...).
     args, _ = parser.parse_known_args(list(argv))
     if (args.start_day is None) != (args.end_day is None):
@@ -239,7 +236,7 @@ def compact(settings: CompactionSettings, day: str, s3: Any, glue: Any, *,
     run merging late rows into the day waits for a batch, not for the whole day.
     """
     if settings.register_partitions and catalog_tables is None:
-        catalog_tables = glue_tables(glue, settings.database)
+        catalog_tables = command.catalog_tables(glue, settings.database)
     counts: Counter[str] = Counter()
     owner = (f"compact_day {day} {socket.gethostname()}/{os.getpid()} "
              f"{secrets.token_hex(4)}")
@@ -278,31 +275,14 @@ def compact(settings: CompactionSettings, day: str, s3: Any, glue: Any, *,
     return summary
 
 
-def glue_tables(glue: Any, database: str) -> dict[str, dict[str, Any]]:
-    """The curated tables' catalog entries by name."""
-    found = {}
-    for table in TABLES:
-        try:
-            found[table.name] = glue.get_table(DatabaseName=database, Name=table.name)["Table"]
-        except glue.exceptions.EntityNotFoundException:
-            raise JobError(f"Glue table {database}.{table.name} not found "
-                           "(or run with --register-partitions false)") from None
-    return found
-
-
 # --- the run ---
 
 def run(settings: CompactionSettings, s3: Any = None, glue: Any = None, *,
         clock: Callable[[], float] = time.time) -> dict[str, Any]:
     """Sweep what was retired more than the grace period ago, then compact each day."""
-    # As in the hourly run: the C allocator gives freed buffers back (1 GB on a 1/16 DPU).
-    pa.set_memory_pool(pa.system_memory_pool())
-    config = client_config(settings.workers)
-    s3 = s3 or boto3.client("s3", config=config)
-    catalog_tables = None
-    if settings.register_partitions:
-        glue = glue or boto3.client("glue", config=config)
-        catalog_tables = glue_tables(glue, settings.database)
+    s3, glue, catalog_tables = command.clients(
+        workers=settings.workers, register_partitions=settings.register_partitions,
+        database=settings.database, s3=s3, glue=glue)
     started = time.monotonic()
     swept = sweep_retired(s3, settings.bucket, settings.manifest_prefix,
                           older_than_seconds=settings.retire_after_minutes * 60, now=clock())
@@ -311,21 +291,10 @@ def run(settings: CompactionSettings, s3: Any = None, glue: Any = None, *,
     totals = {name: sum(d[name] for d in days) for name in days[0] if name != "day"}
     summary = {"bucket": settings.bucket, "days": days, **totals, "retired_files_deleted": swept,
                "seconds": round(time.monotonic() - started, 3),
-               "peak_memory_mb": round(peak_memory_mb(), 1)}
+               "peak_memory_mb": round(command.peak_memory_mb(), 1)}
     logger.info("compact_day finished: %s", json.dumps(summary))
     return summary
 
 
-def peak_memory_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
-
-
 def main(argv: Sequence[str]) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    try:
-        summary = run(parse_settings(argv))
-    except JobError as error:
-        print(f"compact_day: {error}", file=sys.stderr)
-        return 2
-    print(json.dumps(summary))
-    return 0
+    return command.main("compact_day", argv, parse_settings, run)

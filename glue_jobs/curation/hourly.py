@@ -13,10 +13,8 @@ takes ``AWS_ENDPOINT_URL`` as usual.
 import json
 import logging
 import os
-import resource
 import secrets
 import socket
-import sys
 import tempfile
 import time
 from collections import Counter, deque
@@ -25,15 +23,15 @@ from concurrent.futures import Future, ThreadPoolExecutor, wait
 from datetime import datetime
 from typing import Any, Callable, NamedTuple, Optional, TypeVar
 
-import boto3
 import pyarrow as pa
 
 from miniticker import layout
 
+from . import command
 from .days import DayLock, DayState, retire
 from .partitions import ensure_partitions, s3_location
 from .reading import in_order, list_keys, pieces
-from .settings import HOUR_FORMAT, JobError, Settings, client_config, parse_settings
+from .settings import HOUR_FORMAT, Settings, parse_settings
 from .spill import Spill, read_spilled, unique_runs
 from .tables import TABLES, CuratedTable, compacted_location, hourly_location
 from .validation import Parsed, Rejected, parse_piece, quarantine_document
@@ -230,42 +228,18 @@ def _replace_manifest(settings: Settings, hour: datetime, s3: Any, quarantine: l
 # --- the run ---
 
 def run(settings: Settings, s3: Any = None, glue: Any = None) -> dict[str, Any]:
-    # The C allocator gives freed buffers back to the system; Arrow's default pool (mimalloc)
-    # keeps them for reuse, which raises the peak RSS: a 1/16 DPU Glue worker has 1 GB.
-    pa.set_memory_pool(pa.system_memory_pool())
-    config = client_config(settings.workers)
-    s3 = s3 or boto3.client("s3", config=config)
-    tables = None
-    if settings.register_partitions:
-        glue = glue or boto3.client("glue", config=config)
-        tables = {}
-        for table in TABLES:
-            try:
-                tables[table.name] = glue.get_table(DatabaseName=settings.database,
-                                                    Name=table.name)["Table"]
-            except glue.exceptions.EntityNotFoundException:
-                raise JobError(f"Glue table {settings.database}.{table.name} not found "
-                               "(or run with --register-partitions false)") from None
+    s3, glue, tables = command.clients(
+        workers=settings.workers, register_partitions=settings.register_partitions,
+        database=settings.database, s3=s3, glue=glue)
     started = time.monotonic()
     hours = [convert_hour(settings, hour, s3, glue, tables)._asdict() for hour in settings.hours]
     totals = {name: sum(h[name] for h in hours) for name in HourSummary._fields[1:]}
     summary = {"bucket": settings.bucket, "hours": hours, **totals,
                "seconds": round(time.monotonic() - started, 3),
-               "peak_memory_mb": round(peak_memory_mb(), 1)}
+               "peak_memory_mb": round(command.peak_memory_mb(), 1)}
     logger.info("raw_to_parquet finished: %s", json.dumps(summary))
     return summary
 
 
-def peak_memory_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
-
-
 def main(argv: Sequence[str]) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    try:
-        summary = run(parse_settings(argv))
-    except JobError as error:
-        print(f"raw_to_parquet: {error}", file=sys.stderr)
-        return 2
-    print(json.dumps(summary))
-    return 0
+    return command.main("raw_to_parquet", argv, parse_settings, run)

@@ -13,12 +13,16 @@ from .coverage import DEFAULT_SILENCE_SECONDS
 
 HOUR_FORMAT = layout.HOUR_FORMAT
 
-#: Options every job takes, with their defaults: where things are, and the stack's database.
-LOCATIONS = {
-    "raw_prefix": layout.RAW_PREFIX,
-    "quarantine_prefix": layout.QUARANTINE_PREFIX,
+#: Options both jobs take, with their defaults: where the day locks and states are, and the
+#: stack's database.
+SHARED_LOCATIONS = {
     "manifest_prefix": layout.MANIFEST_PREFIX,
     "database": catalog.default_database_name(catalog.DEFAULT_ENVIRONMENT),
+}
+#: The hourly job's inputs and set-aside lines.
+HOURLY_LOCATIONS = {
+    "raw_prefix": layout.RAW_PREFIX,
+    "quarantine_prefix": layout.QUARANTINE_PREFIX,
 }
 
 
@@ -57,29 +61,32 @@ def last_complete_hour(now: Optional[datetime] = None) -> datetime:
     return now.replace(minute=0, second=0, microsecond=0) - timedelta(hours=1)
 
 
-def add_common_options(parser: argparse.ArgumentParser) -> None:
-    """The options both jobs take: the bucket, the prefixes, the catalog."""
+def add_common_options(parser: argparse.ArgumentParser,
+                       locations: dict[str, str] = SHARED_LOCATIONS) -> None:
+    """The options both jobs take: the bucket, ``locations`` (the shared ones by default), the
+    catalog and a temporary directory."""
     parser.add_argument("--bucket", required=True)
-    for name, value in LOCATIONS.items():
+    for name, value in locations.items():
         parser.add_argument("--" + name.replace("_", "-"), default=value)
     parser.add_argument("--register-partitions", default="true", choices=("true", "false"))
+    parser.add_argument("--temp-dir", default=None,
+                        help="local disk for spilled rows and parts (default: the system's)")
 
 
 def check_prefixes(args: argparse.Namespace) -> None:
-    for name in LOCATIONS:
-        if name.endswith("_prefix") and not getattr(args, name).endswith("/"):
-            raise JobError(f"--{name.replace('_', '-')} {getattr(args, name)!r} must end with '/'")
+    for name, value in vars(args).items():
+        if name.endswith("_prefix") and not value.endswith("/"):
+            raise JobError(f"--{name.replace('_', '-')} {value!r} must end with '/'")
 
 
 def parse_settings(argv: Sequence[str]) -> Settings:
     parser = argparse.ArgumentParser(description="raw mini-ticker hours into curated Parquet")
-    add_common_options(parser)
+    add_common_options(parser, {**HOURLY_LOCATIONS, **SHARED_LOCATIONS})
     parser.add_argument("--hour", help="YYYY-MM-DDTHH (UTC); default the last complete hour")
     parser.add_argument("--hours", type=int, default=1, help="the N hours ending with --hour")
     parser.add_argument("--start", help="first hour of a backfill (with --end)")
     parser.add_argument("--end", help="the hour after the last of a backfill")
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--temp-dir", default=None)
     parser.add_argument("--silence-seconds", type=float, default=DEFAULT_SILENCE_SECONDS,
                         help="coverage: a silence is a gap between events longer than this")
     # Glue adds arguments of its own (--JOB_ID, --JOB_RUN_ID, --scriptLocation, ...).

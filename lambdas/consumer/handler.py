@@ -55,9 +55,11 @@ from botocore.config import Config
 from miniticker import InvalidMiniTicker, MiniTicker, parse_json_line
 from miniticker.hot_table import event_item_key, minute_start
 from miniticker.kinesis_record import lines_of
+from miniticker.metrics import NAMESPACE
 
 from .items import Item, Key, event_item
-from .observability import NAMESPACE, SERVICE, MetricName, publish, publish_close_prices
+from .metric_names import SERVICE, MetricName
+from .observability import publish, publish_close_prices
 from .settings import ConsumerSettings, load
 from .summaries import CandleKey, SummaryWriter, newest_per_symbol
 from .writer import TableWriter

@@ -1,4 +1,5 @@
-"""MiniTicker records to DynamoDB items (DESIGN §2.4), in DynamoDB's own attribute-value form.
+"""MiniTicker records to DynamoDB items (docs/architecture.md §2.4), in DynamoDB's own
+attribute-value form.
 
 Numbers go to DynamoDB as the exact decimal strings Binance sent (``{"N": "67432.15000000"}``):
 DynamoDB stores numbers as decimals and boto3 reads them back as ``Decimal``, so no float ever

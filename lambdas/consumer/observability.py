@@ -12,32 +12,14 @@ from aws_lambda_powertools import Metrics, single_metric
 from aws_lambda_powertools.metrics import MetricUnit
 
 from miniticker import MiniTicker
+from miniticker.metrics import NAMESPACE
 
-NAMESPACE = "CryptoLive"
-SERVICE = "consumer"
+from .metric_names import SERVICE, MetricName
+
 # Latencies published an invocation, spread over its batch. Few: each value is a Powertools
 # add_metric call on the handler's path, and over many invocations CloudWatch's percentiles
 # still see the whole distribution; the maximum is published apart.
 LATENCY_SAMPLE = 10
-
-
-class MetricName:
-    RECORDS_IN = "RecordsIn"  # Kinesis records in the invocation's batch
-    EVENTS_IN = "EventsIn"  # their lines (one event each, when valid)
-    #: Lines that are not JSON, not a valid MiniTicker, or empty: set aside (kept in the raw
-    #: archive, quarantined by the Glue job), never a batch item failure.
-    INVALID_LINES = "InvalidLines"
-    ITEMS_WRITTEN = "ItemsWritten"  # event items DynamoDB accepted (one per key of the batch)
-    DUPLICATES_COLLAPSED = "DuplicatesCollapsed"  # valid lines repeating an event of the batch
-    WRITE_FAILURES = "WriteFailures"  # valid lines an item of which was not written
-    RECORDS_FAILED = "RecordsFailed"  # Kinesis records reported as batch item failures
-    WRITE_REQUESTS = "WriteRequests"  # BatchWriteItem calls
-    SUMMARY_REQUESTS = "SummaryRequests"  # reads and writes of latest and candle items
-    LATEST_UPDATED = "LatestItemsUpdated"  # latest items moved forward to a newer event
-    CANDLES_WRITTEN = "CandlesWritten"  # 1-minute candle items created or merged into
-    LATENCY = "EndToEndLatency"  # ms from event_time to its items written (a sample)
-    LATENCY_MAX = "EndToEndLatencyMax"  # the invocation's largest latency
-    CLOSE_PRICE = "ClosePrice"  # per symbol
 
 
 def publish(metrics: Metrics, counts: dict[str, int], latencies: list[int]) -> None:

@@ -7,8 +7,9 @@ from collections.abc import Mapping
 from typing import NamedTuple
 
 from miniticker.hot_table import MAX_RESOLUTION_SECONDS
+from miniticker.metrics import NAMESPACE
 
-from .observability import NAMESPACE, SERVICE
+from .metric_names import SERVICE
 
 SECONDS_PER_DAY = 86_400
 #: The variables the function reads (the CDK app sets them by these names).

@@ -1,11 +1,11 @@
-"""Frames to delivery: parse, drop duplicates, count, submit. The path every frame takes.
+"""Frames to delivery: each connection's batcher, and the de-duplication step they all share.
 
-Each connection reads through a `FrameLane` of its own: a frame is parsed at once (the
-connection needs its kind and event times), and its records are held for a moment and handed
-on in batches, so the shared steps (the duplicate filter, the counters, the delivery buffer,
-each behind a lock) run once a batch rather than once a frame. A lane hands on what it holds
-after `HOLD_RECORDS` records or `HOLD_MS` milliseconds, and whenever its connection finds no
-frame waiting or ends (`flush`).
+Each connection reads through a `ConnectionBatcher` of its own (its `FrameHandler`): a frame is
+parsed at once (the connection needs its kind and event times), and its records are held for a
+moment and handed on in batches to the one `SharedDeduplicator`, so that its steps (the
+duplicate filter, the counters, the delivery buffer, each behind a lock) run once a batch rather
+than once a frame. A batcher hands on what it holds after `HOLD_RECORDS` records or `HOLD_MS`
+milliseconds, and whenever its connection finds no frame waiting or ends (`flush`).
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from .observability import IngestMetrics
 
 # Enough records that the shared steps cost little a record, few enough that the records held
 # are still in the CPU's cache when `Delivery` serialises them (a PutRecords batch's 500 were
-# slower in scratch timings). `Delivery` gathers full requests from every lane's batches.
+# slower in scratch timings). `Delivery` gathers full requests from every batcher's batches.
 HOLD_RECORDS = 100
 HOLD_MS = 50  # well below Delivery's own linger (LINGER_SECONDS)
 
@@ -31,8 +31,9 @@ class RecordSink(Protocol):
     def submit(self, records: Sequence[MiniTicker]) -> None: ...
 
 
-class FramePipeline:
-    """What every connection's frames share: the duplicate filter, the metrics, delivery."""
+class SharedDeduplicator:
+    """The step every connection's records share: drop what another connection (or another
+    stream of the same symbol) delivered already, count, and submit the rest to delivery."""
 
     def __init__(self, delivery: RecordSink, metrics: IngestMetrics,
                  duplicates: DuplicateFilter | None = None) -> None:
@@ -40,12 +41,13 @@ class FramePipeline:
         self._metrics = metrics
         self._duplicates = duplicates or DuplicateFilter()
 
-    def lane(self) -> FrameLane:
-        """A way in for one reader thread (a lane is not shared between threads)."""
-        return FrameLane(self)
+    def batcher(self) -> ConnectionBatcher:
+        """A new connection's `FrameHandler` (a batcher is not shared between threads): the
+        ``handler_factory`` of a `ConnectionSupervisor`."""
+        return ConnectionBatcher(self)
 
     def deliver(self, records: list[MiniTicker]) -> None:
-        """Drop what was seen already, count, and submit the rest. Safe from every lane."""
+        """Drop what was seen already, count, and submit the rest. Safe from every batcher."""
         fresh = self._duplicates.fresh(records)
         # One lag a batch, its first record's: the records of a batch were read together.
         first = fresh[0] if fresh else None
@@ -57,13 +59,14 @@ class FramePipeline:
         self._metrics.malformed(frame.kind, len(frame.rejected), frame.rejected[0])
 
 
-class FrameLane:
-    """One connection's `FrameHandler`, called by its reader thread only."""
+class ConnectionBatcher:
+    """One connection's `FrameHandler`, called by its reader thread only: parses each frame and
+    hands its records to the `SharedDeduplicator` in batches."""
 
-    __slots__ = ("_held", "_held_since", "_pipeline")
+    __slots__ = ("_deduplicator", "_held", "_held_since")
 
-    def __init__(self, pipeline: FramePipeline) -> None:
-        self._pipeline = pipeline
+    def __init__(self, deduplicator: SharedDeduplicator) -> None:
+        self._deduplicator = deduplicator
         self._held: list[MiniTicker] = []
         self._held_since = 0  # received_at of the oldest record held
 
@@ -78,11 +81,11 @@ class FrameLane:
             if len(held) >= HOLD_RECORDS or received_at - self._held_since >= HOLD_MS:
                 self.flush()
         if frame.rejected:
-            self._pipeline.malformed(frame)
+            self._deduplicator.malformed(frame)
         return frame
 
     def flush(self) -> None:
         """Hand on every record held (the connection calls this when no frame is waiting)."""
         if self._held:
             held, self._held = self._held, []
-            self._pipeline.deliver(held)
+            self._deduplicator.deliver(held)
