@@ -84,6 +84,8 @@ class Price:
     FIREHOSE_STEP_BYTES = 5 * KB
     S3_STANDARD_GB_MONTH = 0.023
     S3_STANDARD_IA_GB_MONTH = 0.0125
+    S3_PUT_THOUSAND = 0.005  # PUT, COPY, POST and LIST requests, a thousand
+    S3_GET_THOUSAND = 0.0004  # GET, HEAD and the others (DELETE is free), a thousand
     LAMBDA_REQUESTS_MILLION = 0.20
     LAMBDA_ARM_GB_SECOND = 0.0000133334
     DYNAMODB_WRITE_UNITS_MILLION = 0.625  # on-demand, a write unit per KB of an item
@@ -114,6 +116,13 @@ ASSUMED_SECONDS_PER_SUMMARY_ITEM = 0.000_75
 #: The Glue job's pace on its 1/16 DPU (``bench/bench_raw_to_parquet.py`` measures it on a
 #: whole machine).
 ASSUMED_GLUE_EVENTS_PER_SECOND = 20_000
+
+#: The hourly Glue run's S3 requests a symbol an hour, measured by
+#: ``bench/bench_curation_cost.py`` on the generated whole market (9,200 PUTs and 3,151 GETs for
+#: 1,533 symbols): each of the three tables' file of an event hour is written twice (the raw hour
+#: before holds the event hour's first seconds) and the events' file read once to merge into it.
+CURATION_PUTS_PER_SYMBOL_HOUR = 6
+CURATION_GETS_PER_SYMBOL_HOUR = 2
 
 #: The generated sample of the whole market (symbols, seconds) that item sizes and the gzip
 #: ratio are measured on: every few symbols of `market_sim.WHOLE_MARKET`, to spare generating
@@ -383,6 +392,13 @@ def glue(w: Workload, f: Flow) -> float:
     return runs * seconds / 3600 * JOB_CAPACITY_DPU * Price.GLUE_DPU_HOUR
 
 
+def curation_requests(w: Workload, f: Flow) -> float:
+    # hours a month x symbols x (PUTs x price + GETs x price), per thousand requests
+    return HOURS_PER_MONTH * w.symbols * (
+        CURATION_PUTS_PER_SYMBOL_HOUR * Price.S3_PUT_THOUSAND
+        + CURATION_GETS_PER_SYMBOL_HOUR * Price.S3_GET_THOUSAND) / 1000
+
+
 def runs_a_month(schedule: str) -> int:
     """Runs of an hourly EventBridge cron (the default schedule) in a billing month."""
     fields = re.fullmatch(r"cron\((.+)\)", schedule)
@@ -413,6 +429,7 @@ LINES: tuple[Line, ...] = (
     ("DynamoDB storage and PITR", dynamodb_storage),
     ("Fargate task and its IPv4", fargate),
     ("Glue job runs (assumed pace)", glue),
+    ("S3 requests of the curated tables", curation_requests),
     ("CloudWatch ClosePrice metrics", close_price_metrics),
 )
 

@@ -7,6 +7,10 @@ shapes: listing with ``Prefix``/``Delimiter``/continuation, conditional writes (
 ``IfMatch``: HTTP 412 ``PreconditionFailed`` like S3), ``NoSuchKey`` as
 ``client.exceptions.NoSuchKey``. Writes are atomic (a temporary file renamed over the key), so a
 reader never sees half an object.
+
+It also counts what S3 would bill: each request by kind (GET, PUT, LIST, DELETE, HEAD; a failed
+conditional write is a PUT all the same, a ``DeleteObjects`` call one DELETE) and the bytes read
+and written, by the family of keys they touch (`FAMILIES`): `LocalBucket.stats`.
 """
 
 from __future__ import annotations
@@ -15,16 +19,31 @@ import hashlib
 import os
 import shutil
 import threading
-from collections.abc import Iterator
+from collections import Counter
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 from botocore.exceptions import ClientError
 
+from miniticker import layout
+
 #: Objects up to this size get an MD5 ETag; larger ones one from their size and modification time
 #: (hashing every raw object would add CPU to the job being measured).
 HASHED_BYTES = 64 * 1024
 MAX_KEYS = 1000  # S3's page size
+
+#: Families of keys the counts are split by: (name, key prefix), the first match wins.
+FAMILIES: tuple[tuple[str, str], ...] = (
+    ("raw", layout.RAW_PREFIX),
+    ("events", layout.CURATED_PREFIX),
+    ("candles", layout.CANDLES_PREFIX),
+    ("coverage", layout.COVERAGE_PREFIX),
+    ("quarantine", layout.QUARANTINE_PREFIX),
+    ("manifests", layout.MANIFEST_PREFIX),
+)
+OTHER = "other"  # a key of no family
+KINDS = ("GET", "PUT", "LIST", "DELETE", "HEAD")
 
 
 def _error(code: str, status: int, operation: str, message: str) -> dict[str, Any]:
@@ -43,9 +62,37 @@ class LocalBucket:
         NoSuchKey = NoSuchKey
         ClientError = ClientError
 
-    def __init__(self, root: str) -> None:
+    def __init__(self, root: str, families: Sequence[tuple[str, str]] = FAMILIES) -> None:
         self.root = Path(root)
         self._lock = threading.Lock()  # conditional writes: check and write as one step
+        self.families = tuple(families)
+        self._counted = threading.Lock()  # the job's worker threads call at once
+        self._requests: Counter[tuple[str, str]] = Counter()  # (family, kind) -> requests
+        self._read: Counter[str] = Counter()  # family -> bytes
+        self._written: Counter[str] = Counter()
+
+    # --- counting ---
+
+    def family(self, key: str) -> str:
+        return next((name for name, prefix in self.families if key.startswith(prefix)), OTHER)
+
+    def _count(self, kind: str, key: str, read: int = 0, written: int = 0) -> None:
+        family = self.family(key)
+        with self._counted:
+            self._requests[family, kind] += 1
+            self._read[family] += read
+            self._written[family] += written
+
+    @property
+    def stats(self) -> dict[str, dict[str, Any]]:
+        """The counts so far, as JSON: ``requests`` {family: {kind: n}}, ``bytes_read`` and
+        ``bytes_written`` {family: bytes} (an object's whole size for each GET)."""
+        with self._counted:
+            requests: dict[str, dict[str, int]] = {}
+            for (family, kind), count in sorted(self._requests.items()):
+                requests.setdefault(family, {})[kind] = count
+            return {"requests": requests, "bytes_read": dict(sorted(self._read.items())),
+                    "bytes_written": dict(sorted(self._written.items()))}
 
     # --- keys and files ---
 
@@ -90,6 +137,7 @@ class LocalBucket:
     def list_objects_v2(self, *, Bucket: str, Prefix: str = "", Delimiter: str = "",
                         ContinuationToken: str = "", StartAfter: str = "",
                         MaxKeys: int = MAX_KEYS, **_: Any) -> dict[str, Any]:
+        self._count("LIST", Prefix)  # a page a request
         after = ContinuationToken or StartAfter
         entries: dict[str, bool] = {}  # key or common prefix -> is a common prefix
         for key in self._keys(Bucket, Prefix):
@@ -118,11 +166,15 @@ class LocalBucket:
         try:
             body = path.open("rb")
         except (FileNotFoundError, IsADirectoryError):
+            self._count("GET", Key)
             raise NoSuchKey(_error("NoSuchKey", 404, "GetObject", Key), "GetObject") from None
-        return {"Body": body, "ContentLength": path.stat().st_size, "ETag": self._etag(path)}
+        size = path.stat().st_size
+        self._count("GET", Key, read=size)
+        return {"Body": body, "ContentLength": size, "ETag": self._etag(path)}
 
     def head_object(self, *, Bucket: str, Key: str, **_: Any) -> dict[str, Any]:
         path = self._path(Bucket, Key)
+        self._count("HEAD", Key)
         if not path.is_file():
             raise ClientError(_error("404", 404, "HeadObject", Key), "HeadObject")
         return {"ContentLength": path.stat().st_size, "ETag": self._etag(path)}
@@ -137,6 +189,7 @@ class LocalBucket:
                 sink.write(Body.encode() if isinstance(Body, str) else Body)
             else:  # a file: streamed, as boto3 does, not read into memory
                 shutil.copyfileobj(Body, sink)
+        self._count("PUT", Key, written=temporary.stat().st_size)
         if not (IfNoneMatch or IfMatch):
             os.replace(temporary, path)
             return {"ETag": self._etag(path)}
@@ -154,10 +207,13 @@ class LocalBucket:
             return {"ETag": self._etag(path)}
 
     def delete_object(self, *, Bucket: str, Key: str, **_: Any) -> dict[str, Any]:
+        self._count("DELETE", Key)
         self._path(Bucket, Key).unlink(missing_ok=True)  # S3: deleting nothing succeeds
         return {}
 
     def delete_objects(self, *, Bucket: str, Delete: dict[str, Any], **_: Any) -> dict[str, Any]:
-        for item in Delete["Objects"]:
-            self.delete_object(Bucket=Bucket, Key=item["Key"])
+        keys = [item["Key"] for item in Delete["Objects"]]
+        self._count("DELETE", keys[0] if keys else "")  # one request for them all
+        for key in keys:
+            self._path(Bucket, key).unlink(missing_ok=True)
         return {"Deleted": [{"Key": item["Key"]} for item in Delete["Objects"]]}

@@ -36,3 +36,15 @@ def test_compaction_benchmark_prints_its_figures(tmp_path):
     assert figures[:3] == ["48", "2", "2,880"], output  # files in, files out, rows
     assert "exact: every symbol's 1,440 rows compacted once each" in output
     assert "peak RSS" in lines[header]
+
+
+def test_curation_cost_benchmark_prints_its_figures(tmp_path):
+    output = _run("bench_curation_cost.py", "--minutes", "1", "--symbols", "20",
+                  "--data-dir", str(tmp_path))
+    lines = output.splitlines()
+    header = next(i for i, line in enumerate(lines) if line.startswith("run "))
+    assert [line.split()[0] for line in lines[header + 1:header + 4]] == [
+        "2026-11-24T10", "2026-11-24T11", "2026-11-24T10"], output  # H, H+1, H again
+    assert "exact: " in output
+    assert "the rerun of 2026-11-24T10 wrote no curated file" in output
+    assert "cost of an hour, from run 2026-11-24T11" in output
