@@ -15,7 +15,7 @@ The arrival model (what decides which raw hour an event lands in):
 
 - an event arrives (Kinesis's arrival time) at its event time plus the frame's network delay
   (`ASSUMED_NETWORK_MS`, drawn per tick, seeded) plus the ingester's linger before a PutRecords
-  call (`ingest.delivery.LINGER_SECONDS`);
+  call (`ingest.limits.LINGER_SECONDS`);
 - Firehose starts a buffer with its first record and delivers it as one object when it holds
   the stack's ``firehose_buffer_mb`` of incoming (uncompressed) data or its oldest record is
   ``firehose_buffer_seconds`` old (`stacks.settings.Settings`' defaults); the object is filed

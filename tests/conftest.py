@@ -11,6 +11,7 @@ import pytest
 from moto.server import ThreadedMotoServer
 
 from lambdas.consumer.items import KEY_SCHEMA
+from miniticker.catalog import curated_table_inputs
 
 FAKE_CREDENTIALS = {
     "AWS_ACCESS_KEY_ID": "testing",
@@ -59,3 +60,32 @@ def table(dynamodb: Any) -> Iterator[str]:
 @pytest.fixture
 def secretsmanager(aws: str) -> object:
     return boto3.client("secretsmanager")
+
+
+@pytest.fixture
+def s3(aws: str) -> Any:
+    return boto3.client("s3")
+
+
+@pytest.fixture
+def glue(aws: str) -> Any:
+    return boto3.client("glue")
+
+
+@pytest.fixture
+def bucket(s3: Any) -> str:
+    """A bucket of the test's own."""
+    name = f"crypto-live-{uuid.uuid4().hex[:8]}"
+    s3.create_bucket(Bucket=name)
+    return name
+
+
+@pytest.fixture
+def catalog(glue: Any, bucket: str) -> str:
+    """A database of the test's own holding the three curated tables as the CDK app defines
+    them, over ``bucket``; its name."""
+    database = f"db_{uuid.uuid4().hex[:8]}"
+    glue.create_database(DatabaseInput={"Name": database})
+    for table in curated_table_inputs(f"s3://{bucket}/"):
+        glue.create_table(DatabaseName=database, TableInput=table)
+    return database

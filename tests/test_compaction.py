@@ -28,7 +28,6 @@ from glue_jobs.curation.tables import EVENTS, TABLES, hourly_key, hourly_locatio
 from glue_jobs.curation.writing import table_bytes
 from miniticker import MiniTicker
 
-from . import test_raw_to_parquet as hourly_tests
 from .curated_reader import files_at, filesystem, locations, read_table
 from .test_raw_to_parquet import (
     HOUR,
@@ -41,12 +40,6 @@ from .test_raw_to_parquet import (
     put_raw,
     records_at,
 )
-
-# The hourly run's tests' fixtures: a bucket, and a database with the three tables.
-s3 = hourly_tests.s3
-glue = hourly_tests.glue
-bucket = hourly_tests.bucket
-catalog = hourly_tests.catalog
 
 DAY = "2026-11-24"
 NEXT_DAY = "2026-11-25"

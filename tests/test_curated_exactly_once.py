@@ -22,7 +22,6 @@ from glue_jobs.curation.tables import TABLES, compacted_location, hourly_locatio
 from glue_jobs.curation.writing import read_location, write_generation
 from miniticker import MiniTicker
 
-from . import test_raw_to_parquet as hourly_tests
 from .curated_reader import locations
 from .test_raw_to_parquet import (
     HOUR,
@@ -42,11 +41,6 @@ DAY = "2026-11-24"
 MANIFESTS = "manifests/raw_to_parquet/"
 
 
-# The hourly run's tests' fixtures: a bucket, and a database with the three tables.
-s3 = hourly_tests.s3
-glue = hourly_tests.glue
-bucket = hourly_tests.bucket
-catalog = hourly_tests.catalog
 
 
 def copies(records: list[MiniTicker], later_ms: int = 999) -> list[MiniTicker]:

@@ -41,18 +41,6 @@ class Clock:
         return self.now
 
 
-@pytest.fixture
-def s3(aws: str) -> Any:
-    return boto3.client("s3")
-
-
-@pytest.fixture
-def bucket(s3: Any) -> str:
-    name = f"crypto-live-{uuid.uuid4().hex[:8]}"
-    s3.create_bucket(Bucket=name)
-    return name
-
-
 def lock(s3: Any, bucket: str, owner: str, **options: Any) -> DayLock:
     return DayLock(s3, bucket, PREFIX, DAY, owner=owner, **options)
 

@@ -12,13 +12,11 @@ import json
 import os
 import subprocess
 import sys
-import uuid
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pyarrow.parquet as pq
 import pytest
 
@@ -29,7 +27,6 @@ from glue_jobs.curation.validation import parse_piece
 from glue_jobs.curation.writing import DICTIONARY_COLUMNS, parquet_bytes
 from market_sim import POPULAR, MarketDataGenerator
 from miniticker import FIELDS, FieldKind, MiniTicker, normalize, to_json_line
-from miniticker.catalog import candles_table_input, coverage_table_input, curated_table_input
 
 from .curated_reader import locations, read_rows
 
@@ -38,40 +35,6 @@ HOUR = datetime(2026, 11, 24, 10, tzinfo=timezone.utc)
 HOUR_MS = int(HOUR.timestamp() * 1000)
 DAY = f"{HOUR:%Y-%m-%d}"
 EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
-
-
-@pytest.fixture
-def s3(aws: str) -> Any:
-    return boto3.client("s3")
-
-
-@pytest.fixture
-def glue(aws: str) -> Any:
-    return boto3.client("glue")
-
-
-@pytest.fixture
-def bucket(s3: Any) -> str:
-    name = f"crypto-live-{uuid.uuid4().hex[:8]}"
-    s3.create_bucket(Bucket=name)
-    return name
-
-
-@pytest.fixture
-def catalog(glue: Any, bucket: str) -> str:
-    return create_catalog(glue, bucket)
-
-
-def create_catalog(glue: Any, bucket: str) -> str:
-    """The three curated tables as the CDK app defines them (columns from the contract)."""
-    database = f"db_{uuid.uuid4().hex[:8]}"
-    glue.create_database(DatabaseInput={"Name": database})
-    for table_input, prefix in ((curated_table_input, "miniticker"),
-                                (candles_table_input, "candles_1m"),
-                                (coverage_table_input, "coverage")):
-        glue.create_table(DatabaseName=database,
-                          TableInput=table_input(f"s3://{bucket}/curated/{prefix}/"))
-    return database
 
 
 def records_at(start_ms: int, count: int, seed: int = 1) -> list[MiniTicker]:

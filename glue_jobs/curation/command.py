@@ -5,6 +5,7 @@ import json
 import logging
 import resource
 import sys
+import time
 from collections.abc import Sequence
 from typing import Any, Callable, NamedTuple, Optional
 
@@ -13,6 +14,8 @@ import pyarrow as pa
 
 from .settings import JobError, client_config
 from .tables import TABLES
+
+logger = logging.getLogger("curation")
 
 
 class Clients(NamedTuple):
@@ -46,6 +49,19 @@ def catalog_tables(glue: Any, database: str) -> dict[str, dict[str, Any]]:
             raise JobError(f"Glue table {database}.{table.name} not found "
                            "(or run with --register-partitions false)") from None
     return found
+
+
+def summary(job: str, bucket: str, unit: str, parts: list[dict[str, Any]], started: float,
+            **extra: Any) -> dict[str, Any]:
+    """A run's summary, logged: each part's (an hour's, a day's) under ``unit``, their numeric
+    fields summed, ``extra``, the run's seconds since ``started`` (monotonic) and peak memory."""
+    totals = {name: sum(part[name] for part in parts) for name, value in parts[0].items()
+              if isinstance(value, (int, float))} if parts else {}
+    result = {"bucket": bucket, unit: parts, **totals, **extra,
+              "seconds": round(time.monotonic() - started, 3),
+              "peak_memory_mb": round(peak_memory_mb(), 1)}
+    logger.info("%s finished: %s", job, json.dumps(result))
+    return result
 
 
 def peak_memory_mb() -> float:

@@ -288,12 +288,8 @@ def run(settings: CompactionSettings, s3: Any = None, glue: Any = None, *,
                           older_than_seconds=settings.retire_after_minutes * 60, now=clock())
     days = [compact(settings, day, s3, glue, catalog_tables=catalog_tables, clock=clock)
             for day in settings.days]
-    totals = {name: sum(d[name] for d in days) for name in days[0] if name != "day"}
-    summary = {"bucket": settings.bucket, "days": days, **totals, "retired_files_deleted": swept,
-               "seconds": round(time.monotonic() - started, 3),
-               "peak_memory_mb": round(command.peak_memory_mb(), 1)}
-    logger.info("compact_day finished: %s", json.dumps(summary))
-    return summary
+    return command.summary("compact_day", settings.bucket, "days", days, started,
+                           retired_files_deleted=swept)
 
 
 def main(argv: Sequence[str]) -> int:

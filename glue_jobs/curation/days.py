@@ -31,7 +31,7 @@ from botocore.exceptions import ClientError
 
 from .settings import JobError
 
-logger = logging.getLogger("raw_to_parquet")
+logger = logging.getLogger("curation")
 
 #: How S3 (and moto) refuse a conditional write whose condition failed: 412, or 409 when another
 #: conditional write to the key is in flight. Either way another run holds (or just took) it.

@@ -11,7 +11,6 @@ takes ``AWS_ENDPOINT_URL`` as usual.
 """
 
 import json
-import logging
 import os
 import secrets
 import socket
@@ -36,8 +35,6 @@ from .spill import Spill, read_spilled, unique_runs
 from .tables import TABLES, CuratedTable, compacted_location, hourly_location
 from .validation import Parsed, Rejected, parse_piece, quarantine_document
 from .writing import Merged, write_partition_rows
-
-logger = logging.getLogger("raw_to_parquet")
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -233,12 +230,7 @@ def run(settings: Settings, s3: Any = None, glue: Any = None) -> dict[str, Any]:
         database=settings.database, s3=s3, glue=glue)
     started = time.monotonic()
     hours = [convert_hour(settings, hour, s3, glue, tables)._asdict() for hour in settings.hours]
-    totals = {name: sum(h[name] for h in hours) for name in HourSummary._fields[1:]}
-    summary = {"bucket": settings.bucket, "hours": hours, **totals,
-               "seconds": round(time.monotonic() - started, 3),
-               "peak_memory_mb": round(command.peak_memory_mb(), 1)}
-    logger.info("raw_to_parquet finished: %s", json.dumps(summary))
-    return summary
+    return command.summary("raw_to_parquet", settings.bucket, "hours", hours, started)
 
 
 def main(argv: Sequence[str]) -> int:
